@@ -1,0 +1,5 @@
+"""Network architectures (no training logic)."""
+
+from microsight.nn.unet import UNet
+
+__all__ = ["UNet"]

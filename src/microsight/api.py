@@ -1,0 +1,265 @@
+"""The public Python API: train, predict, evaluate, load and describe models.
+
+The command line and any GUI call only these functions::
+
+    from microsight import train, predict, evaluate, load_model
+    model = train("care", "low/", "high/", out="models/care1", epochs=10)
+    restored = predict(model, "big.tif")                 # numpy array
+    predict("models/care1", "big.ome.zarr", out="restored.ome.zarr")
+    evaluate(model, "test_low/", "test_high/", report="report.html")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from microsight.config import (
+    Configuration,
+    available_methods,
+    get_method,
+    load_config,
+    merge_overrides,
+    validate_config,
+)
+from microsight.engine.bundle import Model, zip_bundle
+from microsight.engine.bundle import load_model as _load_bundle
+from microsight.engine.evaluate import Evaluation, evaluate_model
+from microsight.engine.inference import predict_image
+from microsight.engine.predict import TileSettings
+from microsight.engine.training import train_model
+from microsight.errors import MicrosightError
+from microsight.io import Image, read_image
+
+ModelLike = Model | str | Path
+
+
+def load_model(path: str | Path) -> Model:
+    """Load a model bundle (folder or .zip); never unpickles.
+
+    Parameters
+    ----------
+    path : str or Path
+        Bundle folder or .zip written by :func:`train` / :func:`export`.
+
+    Returns
+    -------
+    Model
+    """
+    return _load_bundle(path)
+
+
+def _as_model(model: ModelLike) -> Model:
+    return model if isinstance(model, Model) else load_model(model)
+
+
+def build_config(method: str, config: str | Path | dict | Configuration | None = None,
+                 **overrides: Any) -> Configuration:
+    """Assemble a configuration from a method name, an optional file/dict and overrides.
+
+    Parameters
+    ----------
+    method : str
+        Registered method name.
+    config : str, Path, dict or Configuration, optional
+        Base configuration (YAML file, nested dict or object).
+    **overrides
+        Nested sections to merge, e.g. ``training={"epochs": 5}``; ``None`` values
+        are ignored.
+
+    Returns
+    -------
+    Configuration
+    """
+    get_method(method)
+    if isinstance(config, Configuration):
+        base = config.model_dump(mode="json")
+    elif isinstance(config, (str, Path)):
+        base = load_config(config).model_dump(mode="json")
+    else:
+        base = dict(config or {})
+    base.setdefault("method", {"method": method})
+    if isinstance(base["method"], str):
+        base["method"] = {"method": base["method"]}
+    if base["method"].get("method") != method:
+        raise MicrosightError(
+            f"the config is for method {base['method'].get('method')!r} but you asked to "
+            f"train {method!r}"
+        )
+    return validate_config(merge_overrides(base, overrides))
+
+
+def train(
+    method: str,
+    input: str | Path,
+    target: str | Path | None = None,
+    *,
+    out: str | Path,
+    config: str | Path | dict | Configuration | None = None,
+    epochs: int | None = None,
+    steps: int | None = None,
+    axes: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> Model:
+    """Train a model and write its bundle to ``out``.
+
+    Parameters
+    ----------
+    method : str
+        Method name (see :func:`methods`).
+    input, target : str or Path
+        Training inputs and targets: files or folders paired by file name.
+    out : str or Path
+        Bundle folder. Updated after every epoch, so an interrupted run keeps
+        its best model and can continue with ``resume=True``.
+    config : str, Path, dict or Configuration, optional
+        Configuration (defaults suit a laptop CPU).
+    epochs, steps : int, optional
+        Override the number of epochs, or stop after this many optimizer steps.
+    axes : str, optional
+        Axes of the input files when their metadata do not say.
+    resume : bool
+        Continue the interrupted training in ``out`` (its saved config is used).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Model
+    """
+    training = {"epochs": epochs, "max_steps": steps}
+    if resume:
+        saved = Path(out) / "config.yaml"
+        if not saved.is_file():
+            raise MicrosightError(f"nothing to resume: {saved} does not exist")
+        cfg = build_config(method, saved, training=training)
+    else:
+        cfg = build_config(method, config, training=training)
+    module_class = get_method(method).module_class
+    data, normalization = module_class.prepare_training(cfg, input, target, axes)
+    return train_model(cfg, data, normalization, out, resume=resume, progress=progress)
+
+
+def _tile_settings(model: Model, tile: int | None, overlap: int | None,
+                   batch_size: int | None) -> TileSettings:
+    return TileSettings.default(model.ndim, tile, overlap, batch_size)
+
+
+def predict(
+    model: ModelLike,
+    image: str | Path | np.ndarray | Image,
+    *,
+    out: str | Path | None = None,
+    axes: str | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> np.ndarray | Path:
+    """Apply a model to an image (file, array or :class:`~microsight.io.Image`).
+
+    Parameters
+    ----------
+    model : Model, str or Path
+        Loaded model or bundle path.
+    image : str, Path, numpy.ndarray or Image
+        The input. Arrays need ``axes`` unless 2D (``YX``).
+    out : str or Path, optional
+        Output file (.tif, .ome.tif, .ome.zarr, ...). Without it the result is
+        returned as an array.
+    axes : str, optional
+        Axes of the input, overriding its metadata.
+    tile, overlap, batch_size : int, optional
+        Tiling of the prediction (tile edge in pixels, overlap, tiles per pass).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    numpy.ndarray or Path
+        The prediction in the input's axes, or the path written.
+    """
+    model = _as_model(model)
+    if isinstance(image, np.ndarray):
+        from microsight.axes import validate_axes
+
+        if axes is None and image.ndim != 2:
+            raise MicrosightError(
+                f"a {image.ndim}D array needs axes, e.g. axes='ZYX'; only 2D arrays default "
+                "to YX")
+        image = Image(image, validate_axes(axes or "YX", image.ndim), {})
+    elif not isinstance(image, Image):
+        image = read_image(image, axes=axes)
+    settings = _tile_settings(model, tile, overlap, batch_size)
+    return predict_image(model, image, out, settings=settings, progress=progress)
+
+
+def evaluate(
+    model: ModelLike,
+    input: str | Path,
+    target: str | Path,
+    *,
+    report: str | Path | None = None,
+    axes: str | None = None,
+    tile: int | None = None,
+) -> Evaluation:
+    """Score a model on held-out pairs against classical baselines; write a report.
+
+    Parameters
+    ----------
+    model : Model, str or Path
+        Loaded model or bundle path.
+    input, target : str or Path
+        Held-out inputs and ground truth (files or folders paired by name).
+    report : str or Path, optional
+        HTML report to write.
+    axes : str, optional
+        Axes override.
+    tile : int, optional
+        Prediction tile size.
+
+    Returns
+    -------
+    Evaluation
+        Per-image rows and the mean of each metric per source.
+    """
+    model = _as_model(model)
+    settings = _tile_settings(model, tile, None, None)
+    return evaluate_model(model, input, target, axes=axes, report=report, settings=settings)
+
+
+def info(model: ModelLike) -> dict[str, Any]:
+    """Describe a model: config, training data, history and QC summary.
+
+    Returns
+    -------
+    dict
+        ``{"model": ..., "config": ..., "data": ..., "qc": ..., "history": [...]}``.
+    """
+    model = _as_model(model)
+    qc = dict(model.qc)
+    data = qc.pop("data", {})
+    data.pop("item_names", None)
+    return {"model": model.info, "config": model.config.model_dump(mode="json"),
+            "data": data, "qc": qc, "normalization": model.normalization,
+            "history": model.history}
+
+
+def export(model: str | Path, zip_path: str | Path) -> Path:
+    """Pack a bundle folder into a single .zip that :func:`load_model` reads."""
+    return zip_bundle(model, zip_path)
+
+
+def methods() -> dict[str, str]:
+    """Registered methods and their one-line summaries."""
+    return {name: m.summary for name, m in available_methods().items()}
+
+
+def config_template(method: str) -> str:
+    """Default configuration of ``method`` as YAML, a starting point for ``--config``."""
+    cfg = build_config(method)
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,265 @@
+"""Versioned pydantic configuration shared by every method.
+
+A :class:`Configuration` is the whole recipe of a model: which method, how
+the data are cut into patches and normalized, and how training runs. It is
+saved as ``config.yaml`` inside every model bundle, so a model always
+describes itself. Every default trains on a 2-core laptop CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from microsight.errors import MicrosightError
+
+CONFIG_VERSION = 1
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: unknown keys are errors (typos show up)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class NormalizationConfig(StrictModel):
+    """Percentile normalization of inputs and targets."""
+
+    p_low: float = Field(1.0, ge=0, lt=100, description="Lower percentile mapped to 0.")
+    p_high: float = Field(99.8, gt=0, le=100, description="Upper percentile mapped to 1.")
+    mode: Literal["dataset", "per_image"] = Field(
+        "dataset",
+        description=(
+            "'dataset': percentiles computed once over all training images, saved in the "
+            "bundle and re-applied to every new image (outputs come back in the training "
+            "target's intensity scale). 'per_image': every image is normalized with its own "
+            "percentiles (robust to brightness changes between acquisitions)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NormalizationConfig:
+        if self.p_low >= self.p_high:
+            raise ValueError(f"p_low ({self.p_low}) must be below p_high ({self.p_high})")
+        return self
+
+
+class DataConfig(StrictModel):
+    """How training images are cut into patches, augmented and split."""
+
+    axes: str | None = Field(
+        None, description="Axes of the training images when their files do not say (e.g. 'YX')."
+    )
+    patch_size: list[int] = Field(
+        [64, 64], description="Patch size per spatial axis (YX, or ZYX for 3D models)."
+    )
+    batch_size: int = Field(16, ge=1, description="Patches per optimizer step.")
+    val_fraction: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description=(
+            "Share of the data held out for validation: whole images when there are several, "
+            "otherwise the bottom part of the single image."
+        ),
+    )
+    foreground_fraction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of patches centred on bright (foreground) target pixels; rest uniform.",
+    )
+    flips: bool = Field(True, description="Random flips of the patch plane.")
+    rotations: bool = Field(True, description="Random 90-degree rotations (needs square YX).")
+    intensity_jitter: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Random gain in [1-j, 1+j] applied to input and target together.",
+    )
+    normalization: NormalizationConfig = Field(default_factory=NormalizationConfig)
+
+    @field_validator("patch_size")
+    @classmethod
+    def _patch_ok(cls, value: list[int]) -> list[int]:
+        if len(value) not in (2, 3):
+            raise ValueError("give 2 sizes (YX) or 3 sizes (ZYX)")
+        if any(v < 8 for v in value):
+            raise ValueError(f"every patch size must be at least 8 pixels, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _square_for_rotations(self) -> DataConfig:
+        if self.rotations and self.patch_size[-1] != self.patch_size[-2]:
+            raise ValueError(
+                f"90-degree rotations need a square YX patch, got {self.patch_size[-2:]}; "
+                "make Y and X equal or set rotations: false"
+            )
+        return self
+
+
+class TrainingConfig(StrictModel):
+    """The optimization loop."""
+
+    epochs: int = Field(20, ge=1, description="Maximum number of epochs.")
+    steps_per_epoch: int = Field(100, ge=1, description="Optimizer steps in one epoch.")
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many steps in total (overrides epochs)."
+    )
+    learning_rate: float = Field(4e-4, gt=0, le=1, description="Initial learning rate (Adam).")
+    lr_schedule: Literal["cosine", "plateau", "constant"] = Field(
+        "cosine", description="Learning-rate schedule."
+    )
+    early_stopping_patience: int | None = Field(
+        10, ge=1, description="Stop when validation loss has not improved for this many epochs."
+    )
+    seed: int = Field(0, description="Random seed: the same seed and data give the same model.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train.")
+    precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = Field(
+        "auto", description="'auto': bf16 mixed precision on CUDA, fp32 on CPU."
+    )
+    val_tile: int = Field(
+        256, ge=16, description="Validation images are scored whole, in tiles of this size."
+    )
+
+
+class MethodConfig(StrictModel):
+    """Base of every method's own knobs; subclasses set ``method: Literal[...]``."""
+
+    method: str
+
+
+class Configuration(StrictModel):
+    """A complete, versioned recipe for one model."""
+
+    version: int = Field(CONFIG_VERSION, description="Config schema version.")
+    name: str = Field("model", description="Model name, shown in reports.")
+    method: SerializeAsAny[MethodConfig]
+    data: DataConfig = Field(default_factory=DataConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value > CONFIG_VERSION:
+            raise ValueError(
+                f"config version {value} is newer than this microsight understands "
+                f"({CONFIG_VERSION}); upgrade microsight"
+            )
+        return value
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method_from_registry(cls, value: Any) -> Any:
+        from microsight.config.registry import method_config_class
+
+        if isinstance(value, MethodConfig):
+            return value
+        if isinstance(value, str):
+            value = {"method": value}
+        if not isinstance(value, dict) or "method" not in value:
+            raise ValueError("'method' must name a method, e.g. method: {method: care}")
+        return method_config_class(value["method"]).model_validate(value)
+
+    @model_validator(mode="after")
+    def _patch_matches_dims(self) -> Configuration:
+        ndim = getattr(self.method, "ndim", None)
+        if ndim is not None and len(self.data.patch_size) != ndim:
+            raise ValueError(
+                f"data.patch_size has {len(self.data.patch_size)} sizes but the model is "
+                f"{ndim}D; give {ndim} sizes"
+            )
+        divisor = getattr(self.method, "divisor", 1)
+        bad = [p for p in self.data.patch_size if p % divisor]
+        if bad:
+            raise ValueError(
+                f"data.patch_size {self.data.patch_size} must be multiples of {divisor} "
+                "for this network depth"
+            )
+        return self
+
+
+def _format_errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+def validate_config(data: dict[str, Any]) -> Configuration:
+    """Build a :class:`Configuration`, turning pydantic errors into one clear line.
+
+    Parameters
+    ----------
+    data : dict
+        Nested configuration values (as read from YAML).
+
+    Returns
+    -------
+    Configuration
+        The validated configuration.
+
+    Raises
+    ------
+    MicrosightError
+        Listing every invalid field with the reason.
+    """
+    try:
+        return Configuration.model_validate(data)
+    except ValidationError as exc:
+        raise MicrosightError(f"invalid configuration: {_format_errors(exc)}") from None
+
+
+def load_config(path: str | Path) -> Configuration:
+    """Read a YAML config file and validate it.
+
+    Parameters
+    ----------
+    path : str or Path
+        YAML file.
+
+    Returns
+    -------
+    Configuration
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MicrosightError(f"config file {path} not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise MicrosightError(f"{path.name} is not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise MicrosightError(f"{path.name} must hold a mapping of config sections")
+    return validate_config(data)
+
+
+def config_to_yaml(config: Configuration) -> str:
+    """Serialize a configuration to YAML text (round-trips through :func:`load_config`)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``overrides`` into a copy of ``base`` (``None`` values are skipped)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_overrides(out[key], value)
+        else:
+            out[key] = value
+    return out

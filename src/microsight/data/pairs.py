@@ -1,0 +1,204 @@
+"""Training images: load, pair, check and split into training and validation.
+
+Everything a user can get wrong about training data is caught here, with
+one line naming the file and the fix: missing partners, mismatched shapes,
+NaN/Inf, images smaller than a patch, empty folders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from microsight.data.layout import item_indices, read_item
+from microsight.errors import MicrosightError
+from microsight.io import Image, read_images
+
+
+@dataclass
+class TrainingSet:
+    """Channels-first float32 items, split into training and validation."""
+
+    train_inputs: list[np.ndarray]
+    train_targets: list[np.ndarray] | None
+    val_inputs: list[np.ndarray]
+    val_targets: list[np.ndarray] | None
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.train_inputs[0].shape[0])
+
+    @property
+    def out_channels(self) -> int:
+        src = self.train_targets if self.train_targets is not None else self.train_inputs
+        return int(src[0].shape[0])
+
+
+def _item_names(image: Image, ndim: int) -> list[str]:
+    name = image.path.name if image.path else "image"
+    indices = item_indices(image.axes, image.shape, ndim, name)
+    if len(indices) == 1:
+        return [name]
+    return [name + "[" + ",".join(f"{a}={i}" for a, i in ix.items()) + "]" for ix in indices]
+
+
+def _items(image: Image, ndim: int) -> list[np.ndarray]:
+    name = image.path.name if image.path else "image"
+    out = []
+    for index in item_indices(image.axes, image.shape, ndim, name):
+        item = read_item(image.data, image.axes, ndim, index)
+        if not np.isfinite(item).all():
+            raise MicrosightError(
+                f"{name} contains NaN or infinite values; replace them (e.g. with 0) first"
+            )
+        out.append(item)
+    return out
+
+
+def _pair_images(inputs: list[Image], targets: list[Image]) -> list[tuple[Image, Image]]:
+    if len(inputs) == 1 and len(targets) == 1:
+        return [(inputs[0], targets[0])]
+    by_name = {t.path.name: t for t in targets if t.path}
+    pairs = []
+    for im in inputs:
+        partner = by_name.get(im.path.name if im.path else "")
+        if partner is None:
+            folder = targets[0].path.parent if targets[0].path else "target"
+            raise MicrosightError(
+                f"{im.path.name if im.path else 'an input'} has no target with the same "
+                f"file name in {folder}; inputs and targets are paired by file name"
+            )
+        pairs.append((im, partner))
+    if len(pairs) != len(targets):
+        extra = sorted(set(by_name) - {i.path.name for i in inputs if i.path})
+        raise MicrosightError(f"target(s) without an input of the same name: {', '.join(extra)}")
+    return pairs
+
+
+def load_items(
+    input_path: str | Path,
+    target_path: str | Path | None,
+    *,
+    ndim: int,
+    axes: str | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray] | None, dict]:
+    """Read training inputs (and targets) as channels-first float32 items.
+
+    Parameters
+    ----------
+    input_path, target_path : str or Path
+        A file or a folder each; folders are paired by file name.
+    ndim : int
+        Spatial dimensions of the model (2 or 3).
+    axes : str, optional
+        Axes override for every file.
+
+    Returns
+    -------
+    inputs, targets, summary
+        Lists of items (``targets`` is ``None`` without ``target_path``) and a
+        plain-JSON summary of what was read.
+    """
+    in_images = read_images(input_path, axes=axes)
+    summary: dict = {
+        "input": str(input_path),
+        "files": len(in_images),
+        "axes": sorted({im.axes for im in in_images}),
+        "shapes": sorted({"x".join(map(str, im.shape)) for im in in_images}),
+        "pixel_sizes_um": in_images[0].pixel_sizes,
+    }
+    if target_path is None:
+        inputs = [it for im in in_images for it in _items(im, ndim)]
+        summary["items"] = len(inputs)
+        summary["item_names"] = [n for im in in_images for n in _item_names(im, ndim)]
+        return inputs, None, summary
+    tg_images = read_images(target_path, axes=axes)
+    summary["target"] = str(target_path)
+    inputs, targets, names = [], [], []
+    for im, tg in _pair_images(in_images, tg_images):
+        names += _item_names(im, ndim)
+        xs, ys = _items(im, ndim), _items(tg, ndim)
+        if len(xs) != len(ys) or xs[0].shape[1:] != ys[0].shape[1:]:
+            raise MicrosightError(
+                f"{im.path.name if im.path else 'input'} has shape {im.shape} ({im.axes}) but "
+                f"its target has shape {tg.shape} ({tg.axes}); input and target must match"
+            )
+        inputs += xs
+        targets += ys
+    for name, group in (("input", inputs), ("target", targets)):
+        if len({x.shape[0] for x in group}) > 1:
+            raise MicrosightError(f"all {name} images must have the same number of channels")
+    summary["items"] = len(inputs)
+    summary["item_names"] = names
+    return inputs, targets, summary
+
+
+def _check_size(items: list[np.ndarray], patch: list[int], what: str) -> None:
+    for x in items:
+        if any(s < p for s, p in zip(x.shape[1:], patch, strict=True)):
+            size = "x".join(map(str, x.shape[1:]))
+            raise MicrosightError(
+                f"a {what} image is {size} pixels but patch_size is "
+                f"{'x'.join(map(str, patch))}; use a smaller --patch-size"
+            )
+
+
+def split_items(
+    inputs: list[np.ndarray],
+    targets: list[np.ndarray] | None,
+    *,
+    val_fraction: float,
+    patch_size: list[int],
+    seed: int = 0,
+) -> TrainingSet:
+    """Hold out validation data: whole items when there are several, else a band of rows.
+
+    Parameters
+    ----------
+    inputs, targets : list of array
+        Channels-first items (``targets`` may be ``None`` for self-supervised methods).
+    val_fraction : float
+        Share of the data to hold out.
+    patch_size : list of int
+        Training patch size; both parts must hold at least one patch.
+    seed : int
+        Seed of the image shuffle.
+
+    Returns
+    -------
+    TrainingSet
+    """
+    _check_size(inputs, patch_size, "training")
+    if len(inputs) >= 2:
+        order = np.random.default_rng(seed).permutation(len(inputs))
+        n_val = max(1, round(len(inputs) * val_fraction))
+        val_idx, train_idx = sorted(order[:n_val]), sorted(order[n_val:])
+        pick = lambda seq, idx: None if seq is None else [seq[i] for i in idx]  # noqa: E731
+        return TrainingSet(
+            pick(inputs, train_idx), pick(targets, train_idx),
+            pick(inputs, val_idx), pick(targets, val_idx),
+            {"split": f"{len(train_idx)} item(s) for training, {len(val_idx)} for validation",
+             "val_items": [int(i) for i in val_idx]},
+        )
+    x = inputs[0]
+    rows = x.shape[-2]
+    n_val = max(patch_size[-2], int(round(rows * val_fraction)))
+    if rows - n_val < patch_size[-2]:
+        raise MicrosightError(
+            f"the single training image has {rows} rows: too few to hold out {n_val} rows for "
+            "validation and keep a patch for training; give more images or a smaller patch"
+        )
+    cut = rows - n_val
+
+    def part(seq, sl):
+        return None if seq is None else [seq[0][..., sl, :].copy()]
+
+    return TrainingSet(
+        part(inputs, slice(0, cut)), part(targets, slice(0, cut)),
+        part(inputs, slice(cut, None)), part(targets, slice(cut, None)),
+        {"split": f"one image: rows 0-{cut - 1} for training, rows {cut}-{rows - 1} for "
+                  "validation"},
+    )

@@ -1,0 +1,212 @@
+"""The model bundle: a self-describing folder (or .zip) holding a trained model.
+
+Layout::
+
+    model.json            format version, method, channels, microsight version
+    config.yaml           the full configuration (re-trainable)
+    weights.safetensors   best-validation weights (no pickle anywhere)
+    normalization.json    percentile parameters re-applied at prediction
+    history.csv           one row per epoch (losses, metrics, throughput)
+    qc.json               data summary, best epoch, validation and test metrics
+    README.md             short model card
+    checkpoints/last.ckpt resumable training state (not needed to predict)
+
+Loading reads only YAML, JSON and safetensors: never ``torch.load``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+import yaml
+
+from microsight.config import Configuration, config_to_yaml, get_method, validate_config
+from microsight.engine.files import atomic_write_bytes, atomic_write_text
+from microsight.errors import MicrosightError
+
+BUNDLE_FORMAT = "microsight-bundle"
+BUNDLE_VERSION = 1
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("microsight")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+@dataclass
+class Model:
+    """A loaded model: configuration, network, normalization and its records."""
+
+    config: Configuration
+    module: Any
+    normalization: dict[str, Any]
+    info: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    qc: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def method(self) -> str:
+        return self.config.method.method
+
+    @property
+    def ndim(self) -> int:
+        return len(self.config.data.patch_size)
+
+
+def write_weights(module: torch.nn.Module, path: Path) -> None:
+    """Save a module's state as safetensors, atomically."""
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    atomic_write_bytes(path, safetensors.torch.save(state))
+
+
+def write_bundle_header(folder: Path, config: Configuration, *, in_channels: int,
+                        out_channels: int, normalization: dict, data_summary: dict) -> None:
+    """Write the files known before training starts (config, normalization, data summary)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    info = {
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_VERSION,
+        "method": config.method.method,
+        "in_channels": in_channels,
+        "out_channels": out_channels,
+        "ndim": len(config.data.patch_size),
+        "microsight_version": _version(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_text(folder / "model.json", json.dumps(info, indent=2))
+    atomic_write_text(folder / "config.yaml", config_to_yaml(config))
+    atomic_write_text(folder / "normalization.json", json.dumps(normalization, indent=2))
+    update_qc(folder, {"data": data_summary})
+
+
+def update_qc(folder: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``values`` into the bundle's ``qc.json`` and return the result."""
+    path = folder / "qc.json"
+    qc = json.loads(path.read_text()) if path.is_file() else {}
+    qc.update(values)
+    atomic_write_text(path, json.dumps(qc, indent=2, default=float))
+    return qc
+
+
+def write_model_card(folder: Path, model: Model) -> None:
+    """A short README describing what the model is, how it was trained, how it scored."""
+    best = model.qc.get("best_epoch")
+    data = model.qc.get("data", {})
+    lines = [
+        f"# {model.config.name}",
+        "",
+        f"- method: `{model.method}` ({get_method(model.method).summary})",
+        f"- trained with microsight {model.info.get('microsight_version')} on "
+        f"{model.info.get('created')}",
+        f"- data: {data.get('items', '?')} item(s) from `{data.get('input', '?')}`"
+        + (f" -> `{data['target']}`" if "target" in data else ""),
+        f"- axes of the training data: {', '.join(data.get('axes', [])) or '?'}",
+        f"- split: {data.get('split', '?')}",
+        f"- epochs run: {len(model.history)}; best epoch: {best}",
+        f"- best validation loss: {model.qc.get('best_val_loss')}",
+        "",
+        "Predict with `microsight predict <this folder> image.tif --out result.tif`.",
+        "The model only knows images like its training data: check new data with",
+        "`microsight evaluate` against a few ground-truth images before trusting it.",
+    ]
+    atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
+
+
+class _BundleReader:
+    """Read members of a bundle folder or .zip by name."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.zip = zipfile.ZipFile(path) if path.is_file() else None
+        if self.zip is not None:
+            names = self.zip.namelist()
+            prefixes = {n.split("/")[0] + "/" for n in names if "/" in n}
+            self.prefix = next(iter(prefixes)) if not any(
+                n == "model.json" for n in names) and len(prefixes) == 1 else ""
+
+    def has(self, name: str) -> bool:
+        if self.zip is None:
+            return (self.path / name).is_file()
+        return self.prefix + name in self.zip.namelist()
+
+    def read(self, name: str) -> bytes:
+        if self.zip is None:
+            return (self.path / name).read_bytes()
+        return self.zip.read(self.prefix + name)
+
+
+def read_history(text: str) -> list[dict[str, Any]]:
+    """Parse ``history.csv`` text into rows of floats (empty cells become None)."""
+    rows = []
+    for row in csv.DictReader(io.StringIO(text)):
+        rows.append({k: (float(v) if v not in ("", None) else None) for k, v in row.items()})
+    return rows
+
+
+def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Model:
+    """Load a model bundle (folder or .zip) without unpickling anything.
+
+    Parameters
+    ----------
+    path : str or Path
+        Bundle folder or zip file.
+    device : str or torch.device
+        Where to put the network.
+
+    Returns
+    -------
+    Model
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MicrosightError(f"model {path} not found")
+    try:
+        reader = _BundleReader(path)
+    except zipfile.BadZipFile:
+        raise MicrosightError(f"{path.name} is neither a model folder nor a model .zip") from None
+    for name in ("model.json", "config.yaml", "weights.safetensors"):
+        if not reader.has(name):
+            raise MicrosightError(
+                f"{path} is not a complete microsight model: {name} is missing "
+                "(was training stopped before its first epoch ended?)"
+            )
+    info = json.loads(reader.read("model.json"))
+    if info.get("format") != BUNDLE_FORMAT or info.get("format_version", 0) > BUNDLE_VERSION:
+        raise MicrosightError(f"{path} is not a microsight model bundle this version can read")
+    config = validate_config(yaml.safe_load(reader.read("config.yaml")))
+    method = get_method(config.method.method)
+    module = method.module_class(config, info["in_channels"], info["out_channels"])
+    state = safetensors.torch.load(reader.read("weights.safetensors"))
+    module.load_state_dict(state)
+    module.eval().to(device)
+    normalization = json.loads(reader.read("normalization.json"))
+    history = read_history(reader.read("history.csv").decode()) if reader.has(
+        "history.csv") else []
+    qc = json.loads(reader.read("qc.json")) if reader.has("qc.json") else {}
+    return Model(config, module, normalization, info, history, qc, path)
+
+
+def zip_bundle(folder: str | Path, zip_path: str | Path) -> Path:
+    """Pack a bundle folder (without its training checkpoints) into one .zip file."""
+    folder, zip_path = Path(folder), Path(zip_path)
+    load_model(folder)  # refuse to pack something that does not load
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(folder.iterdir()):
+            if file.is_file() and not file.name.startswith("."):
+                zf.write(file, file.name)
+    return atomic_write_bytes(zip_path, buf.getvalue())

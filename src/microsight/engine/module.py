@@ -1,0 +1,135 @@
+"""The base LightningModule every method subclasses.
+
+It owns what all methods share: the optimizer and learning-rate schedule,
+drawing training batches from the on-device :class:`PatchSampler`,
+validation over whole held-out images, and tiled inference. A method
+supplies its network (:meth:`build_network`), its loss (:meth:`loss`) and,
+if it needs them, its own training step or output post-processing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from microsight.config import Configuration
+from microsight.engine.sampling import PatchSampler
+
+
+class MicrosightModule(L.LightningModule):
+    """Shared training/validation/inference logic.
+
+    Parameters
+    ----------
+    config : Configuration
+        The full, validated configuration.
+    in_channels, out_channels : int
+        Channels of the network's input and output.
+    """
+
+    method_name = "base"
+
+    def __init__(self, config: Configuration, in_channels: int = 1, out_channels: int = 1):
+        super().__init__()
+        self.config = config
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.network = self.build_network(config, in_channels, out_channels)
+        self.sampler: PatchSampler | None = None
+        self._train_loss_sum = 0.0
+        self._train_loss_n = 0
+        self._val = {"loss": 0.0, "sq": 0.0, "n": 0}
+
+    # --- what a method provides -------------------------------------------------
+    def build_network(self, config: Configuration, in_channels: int, out_channels: int
+                      ) -> nn.Module:
+        """Return the network; methods override this."""
+        raise NotImplementedError
+
+    def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Training loss; methods override this."""
+        raise NotImplementedError
+
+    @property
+    def divisor(self) -> int:
+        """Spatial sizes the network accepts must be multiples of this."""
+        return int(getattr(self.network, "divisor", 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+    # --- training -------------------------------------------------------------
+    def attach_sampler(self, sampler: PatchSampler) -> None:
+        """Give the module its training data (moved to the device when fitting starts)."""
+        self.sampler = sampler
+
+    def on_fit_start(self) -> None:
+        if self.sampler is not None:
+            self.sampler.to(self.device)
+        if self.device.type == "cuda" and self.network_ndim == 2:
+            self.network.to(memory_format=torch.channels_last)
+
+    @property
+    def network_ndim(self) -> int:
+        return len(self.config.data.patch_size)
+
+    def on_train_epoch_start(self) -> None:
+        if self.sampler is not None:
+            self.sampler.reseed(self.current_epoch)
+        self._train_loss_sum, self._train_loss_n = 0.0, 0
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = self.sampler.sample()
+        loss = self.loss(self(x), y)
+        self._train_loss_sum += float(loss.detach())
+        self._train_loss_n += 1
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=False,
+                 batch_size=x.shape[0])
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        mean = self._train_loss_sum / max(self._train_loss_n, 1)
+        self.log("train_loss_epoch", mean, on_epoch=True, prog_bar=False)
+
+    # --- validation over whole held-out images --------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._val = {"loss": 0.0, "sq": 0.0, "n": 0}
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        pred = self(x)
+        n = y.numel()
+        self._val["loss"] += float(self.loss(pred, y)) * n
+        self._val["sq"] += float(torch.sum((pred.float() - y.float()) ** 2))
+        self._val["n"] += n
+
+    def on_validation_epoch_end(self) -> None:
+        n = max(self._val["n"], 1)
+        mse = self._val["sq"] / n
+        self.log("val_loss", self._val["loss"] / n, prog_bar=True)
+        # Targets are percentile-normalized to about [0, 1], hence data range 1.
+        self.log("val_psnr", -10 * math.log10(max(mse, 1e-12)), prog_bar=True)
+
+    # --- optimization ---------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        cfg = self.config.training
+        opt = torch.optim.Adam(self.parameters(), lr=cfg.learning_rate)
+        if cfg.lr_schedule == "constant":
+            return opt
+        if cfg.lr_schedule == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=5)
+            return {"optimizer": opt,
+                    "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
+        total = cfg.max_steps or cfg.epochs * cfg.steps_per_epoch
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total, 1),
+                                                           eta_min=cfg.learning_rate * 0.01)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # --- inference ------------------------------------------------------------
+    @torch.inference_mode()
+    def predict_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalized input tiles ``(B, C, *S)`` -> normalized output tiles (float32)."""
+        return self(x).float()

@@ -1,0 +1,161 @@
+"""Tiled prediction for images of any size, in bounded memory.
+
+Tiles overlap and are blended with weights that ramp down towards tile
+edges. Tiles are processed band by band along the first spatial axis (Y
+for 2D, Z for 3D): a band's rows are written out as soon as no later tile
+can touch them. Memory therefore grows with the tile size times one image
+row of tiles, never with the image: an 8192 x 8192 image streamed from and
+to OME-Zarr is never held whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+import torch
+
+from microsight.data.normalization import Normalizer, fit_normalizer
+from microsight.data.tiling import blend_weights, pad_to_multiple, tile_starts
+
+ReadFn = Callable[[tuple[slice, ...]], np.ndarray]
+WriteFn = Callable[[tuple[slice, ...], np.ndarray], None]
+
+
+@dataclass
+class TileSettings:
+    """Tile size and overlap per spatial axis, and tiles per forward pass."""
+
+    tile: tuple[int, ...]
+    overlap: tuple[int, ...]
+    batch_size: int = 4
+
+    @classmethod
+    def default(cls, ndim: int, tile: int | None = None, overlap: int | None = None,
+                batch_size: int | None = None) -> TileSettings:
+        t = tile or (512 if ndim == 2 else 128)
+        o = overlap if overlap is not None else max(t // 8, 8)
+        tz = min(t, 32) if ndim == 3 else t
+        oz = min(o, tz // 4) if ndim == 3 else o
+        sizes = (t, t) if ndim == 2 else (tz, t, t)
+        overlaps = (o, o) if ndim == 2 else (oz, o, o)
+        return cls(sizes, overlaps, batch_size or 4)
+
+
+def _pad(block: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    widths = [(0, 0)] + [(0, t - s) for s, t in zip(block.shape[1:], shape, strict=True)]
+    if all(w[1] == 0 for w in widths):
+        return block
+    mode = "reflect" if all(w[1] < s for w, s in zip(widths[1:], block.shape[1:],
+                                                     strict=True)) else "symmetric"
+    return np.pad(block, widths, mode=mode)
+
+
+class TiledPredictor:
+    """Run a module over an item of any size, tile by tile.
+
+    Parameters
+    ----------
+    module : MicrosightModule
+        Network in eval mode.
+    settings : TileSettings
+        Tiling.
+    device : torch.device
+        Where the network runs.
+    """
+
+    def __init__(self, module, settings: TileSettings, device: torch.device | None = None):
+        self.module = module
+        self.settings = settings
+        self.device = device or next(module.parameters()).device
+        self.divisor = module.divisor
+        self.out_channels = module.out_channels
+
+    def _forward(self, tiles: list[np.ndarray]) -> np.ndarray:
+        x = torch.from_numpy(np.stack(tiles)).to(self.device)
+        if self.device.type == "cuda":
+            ctx = torch.autocast("cuda", dtype=torch.bfloat16)
+            if x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+        else:
+            ctx = contextlib.nullcontext()
+        with ctx:
+            return self.module.predict_batch(x).float().cpu().numpy()
+
+    def n_tiles(self, shape: tuple[int, ...]) -> int:
+        """Number of tiles for an item of spatial ``shape``."""
+        sizes = [min(t, s) for t, s in zip(self.settings.tile, shape, strict=True)]
+        return int(np.prod([len(tile_starts(s, t, o)) for s, t, o in
+                            zip(shape, sizes, self.settings.overlap, strict=True)]))
+
+    def run(self, shape: tuple[int, ...], read: ReadFn, write: WriteFn,
+            advance: Callable[[int], None] | None = None) -> None:
+        """Predict an item of spatial ``shape``.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            Spatial shape of the item.
+        read : callable
+            ``read(region) -> (C, *region_shape)`` normalized float32 input.
+        write : callable
+            ``write(region, block)`` receives finished ``(C_out, ...)`` output blocks.
+        advance : callable, optional
+            Called with the number of tiles done (for progress bars).
+        """
+        sizes = tuple(min(t, s) for t, s in zip(self.settings.tile, shape, strict=True))
+        overlaps = tuple(min(o, t // 2) for o, t in zip(self.settings.overlap, sizes,
+                                                       strict=True))
+        padded = pad_to_multiple(sizes, self.divisor)
+        starts = [tile_starts(s, t, o) for s, t, o in zip(shape, sizes, overlaps, strict=True)]
+        weight = blend_weights(sizes, overlaps)[None]
+        rest = shape[1:]
+        acc = np.zeros((self.out_channels, sizes[0], *rest), np.float32)
+        wsum = np.zeros((1, sizes[0], *rest), np.float32)
+        for band, s0 in enumerate(starts[0]):
+            regions = [(slice(s0, s0 + sizes[0]),) + tuple(
+                slice(a, a + t) for a, t in zip(other, sizes[1:], strict=True))
+                for other in product(*starts[1:])]
+            for i in range(0, len(regions), self.settings.batch_size):
+                chunk = regions[i:i + self.settings.batch_size]
+                out = self._forward([_pad(read(r), padded) for r in chunk])
+                for region, pred in zip(chunk, out, strict=True):
+                    crop = (slice(None),) + tuple(slice(0, t) for t in sizes)
+                    local = (slice(None), slice(0, sizes[0])) + region[1:]
+                    acc[local] += pred[crop] * weight
+                    wsum[local] += weight
+                if advance is not None:
+                    advance(len(chunk))
+            nxt = starts[0][band + 1] if band + 1 < len(starts[0]) else s0 + sizes[0]
+            done = nxt - s0
+            write((slice(s0, nxt),) + tuple(slice(0, r) for r in rest),
+                  acc[:, :done] / wsum[:, :done])
+            acc = np.concatenate([acc[:, done:], np.zeros_like(acc[:, :done])], axis=1)
+            wsum = np.concatenate([wsum[:, done:], np.zeros_like(wsum[:, :done])], axis=1)
+
+
+def input_normalizer(normalization: dict, sample: Callable[[], np.ndarray]) -> Normalizer:
+    """The input normalizer of a bundle, or one fitted on this image in per-image mode."""
+    if normalization["mode"] == "dataset":
+        return Normalizer.from_dict(normalization["input"])
+    return fit_normalizer([sample()], p_low=normalization["p_low"],
+                          p_high=normalization["p_high"])
+
+
+def output_normalizer(normalization: dict, input_norm: Normalizer, out_channels: int
+                      ) -> Normalizer:
+    """Map network outputs back to intensities: training-target scale, or this input's scale."""
+    if normalization["mode"] == "dataset":
+        return Normalizer.from_dict(normalization["target"])
+    if len(input_norm.low) == out_channels:
+        return input_norm
+    return Normalizer([input_norm.low[0]] * out_channels, [input_norm.high[0]] * out_channels)
+
+
+def iter_regions(shape: tuple[int, ...], block: int) -> Iterator[tuple[slice, ...]]:
+    """Regions of at most ``block`` pixels per axis covering ``shape`` (for streaming copies)."""
+    for start in product(*[range(0, s, block) for s in shape]):
+        yield tuple(slice(a, min(a + block, s)) for a, s in zip(start, shape, strict=True))

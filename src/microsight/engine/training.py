@@ -1,0 +1,213 @@
+"""Training: from files to a bundle, on Lightning, resumable.
+
+:func:`train_model` is the one training loop of microsight. Methods differ
+in their network, loss and data preparation, never in the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from microsight.config import Configuration, get_method
+from microsight.data.normalization import Normalizer, fit_normalizer
+from microsight.data.pairs import TrainingSet, load_items, split_items
+from microsight.data.tiling import tile_starts
+from microsight.engine.bundle import (
+    Model,
+    update_qc,
+    write_bundle_header,
+    write_model_card,
+    write_weights,
+)
+from microsight.engine.callbacks import EpochRecorder
+from microsight.engine.sampling import PatchSampler
+from microsight.errors import MicrosightError
+
+
+def normalize_set(data: TrainingSet, config: Configuration) -> dict[str, Any]:
+    """Normalize a training set in place; return the parameters saved in the bundle."""
+    norm = config.data.normalization
+    if norm.mode == "per_image":
+        def each(items):
+            if items is None:
+                return None
+            return [fit_normalizer([x], p_low=norm.p_low, p_high=norm.p_high).apply(x)
+                    for x in items]
+
+        data.train_inputs, data.val_inputs = each(data.train_inputs), each(data.val_inputs)
+        data.train_targets, data.val_targets = each(data.train_targets), each(data.val_targets)
+        return {"mode": "per_image", "p_low": norm.p_low, "p_high": norm.p_high}
+    x_norm = fit_normalizer(data.train_inputs, p_low=norm.p_low, p_high=norm.p_high)
+    y_norm = x_norm if data.train_targets is None else fit_normalizer(
+        data.train_targets, p_low=norm.p_low, p_high=norm.p_high)
+    data.train_inputs = [x_norm.apply(x) for x in data.train_inputs]
+    data.val_inputs = [x_norm.apply(x) for x in data.val_inputs]
+    if data.train_targets is not None:
+        data.train_targets = [y_norm.apply(y) for y in data.train_targets]
+        data.val_targets = [y_norm.apply(y) for y in data.val_targets]
+    return {"mode": "dataset", "p_low": norm.p_low, "p_high": norm.p_high,
+            "input": x_norm.to_dict(), "target": y_norm.to_dict()}
+
+
+def prepare_supervised(config: Configuration, input_path: str | Path,
+                       target_path: str | Path | None, axes: str | None = None
+                       ) -> tuple[TrainingSet, dict[str, Any]]:
+    """Load, check, split and normalize training data.
+
+    Returns
+    -------
+    TrainingSet, dict
+        The normalized set and the normalization parameters for the bundle.
+    """
+    ndim = len(config.data.patch_size)
+    inputs, targets, summary = load_items(input_path, target_path, ndim=ndim,
+                                          axes=axes or config.data.axes)
+    data = split_items(inputs, targets, val_fraction=config.data.val_fraction,
+                       patch_size=config.data.patch_size, seed=config.training.seed)
+    data.summary = {**summary, **data.summary}
+    return data, normalize_set(data, config)
+
+
+def validation_batches(inputs: list[np.ndarray], targets: list[np.ndarray], *, tile: int,
+                       divisor: int, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Cut whole validation images into tiles covering every pixel, batched by shape."""
+    groups: dict[tuple[int, ...], list[tuple[np.ndarray, np.ndarray]]] = {}
+    for x, y in zip(inputs, targets, strict=True):
+        spatial = x.shape[1:]
+        sizes = [max(divisor, min(tile, s) // divisor * divisor) for s in spatial]
+        if any(s < d for s, d in zip(spatial, sizes, strict=True)):
+            continue
+        grids = [tile_starts(s, t, 0) for s, t in zip(spatial, sizes, strict=True)]
+        for start in np.stack(np.meshgrid(*grids, indexing="ij"), -1).reshape(-1, len(sizes)):
+            key = (...,) + tuple(slice(a, a + t) for a, t in zip(start, sizes, strict=True))
+            groups.setdefault(tuple(sizes), []).append((x[key], y[key]))
+    batches = []
+    for tiles in groups.values():
+        for i in range(0, len(tiles), batch_size):
+            chunk = tiles[i:i + batch_size]
+            batches.append((torch.from_numpy(np.stack([c[0] for c in chunk])),
+                            torch.from_numpy(np.stack([c[1] for c in chunk]))))
+    if not batches:
+        raise MicrosightError("validation images are smaller than the network's minimum size")
+    return batches
+
+
+def _accelerator(config: Configuration) -> tuple[str, str]:
+    want = config.training.device
+    if want == "cuda" and not torch.cuda.is_available():
+        raise MicrosightError("training.device is 'cuda' but no CUDA GPU is available")
+    use_cuda = want == "cuda" or (want == "auto" and torch.cuda.is_available())
+    precision = config.training.precision
+    if precision == "auto":
+        precision = "bf16-mixed" if use_cuda else "32-true"
+    return ("gpu" if use_cuda else "cpu"), precision
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def train_model(
+    config: Configuration,
+    data: TrainingSet,
+    normalization: dict[str, Any],
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> Model:
+    """Train a model and keep its bundle up to date after every epoch.
+
+    Parameters
+    ----------
+    config : Configuration
+        Validated configuration.
+    data : TrainingSet
+        Normalized training and validation items.
+    normalization : dict
+        Normalization parameters to store in the bundle.
+    out : str or Path
+        Bundle folder (created; must not hold another model unless ``resume``).
+    resume : bool
+        Continue from ``out/checkpoints/last.ckpt``.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Model
+        The trained model with its best-validation weights.
+    """
+    from microsight.engine.bundle import load_model
+
+    out = Path(out)
+    ckpt = out / "checkpoints" / "last.ckpt"
+    if resume and not ckpt.is_file():
+        raise MicrosightError(f"nothing to resume: {ckpt} does not exist")
+    if not resume and (out / "model.json").exists():
+        raise MicrosightError(
+            f"{out} already holds a model; pass --resume to continue it or choose another --out"
+        )
+    _quiet_lightning()
+    L.seed_everything(config.training.seed, verbose=False)
+    method = get_method(config.method.method)
+    module = method.module_class(config, data.in_channels, data.out_channels)
+    cfg = config.data
+    module.attach_sampler(PatchSampler(
+        data.train_inputs, data.train_targets, tuple(cfg.patch_size), cfg.batch_size,
+        foreground_fraction=cfg.foreground_fraction, flips=cfg.flips, rotations=cfg.rotations,
+        intensity_jitter=cfg.intensity_jitter, seed=config.training.seed))
+    val_targets = data.val_targets if data.val_targets is not None else data.val_inputs
+    val = validation_batches(data.val_inputs, val_targets, tile=config.training.val_tile,
+                             divisor=module.divisor, batch_size=cfg.batch_size)
+    if not resume:
+        write_bundle_header(out, config, in_channels=data.in_channels,
+                            out_channels=data.out_channels, normalization=normalization,
+                            data_summary=data.summary)
+
+    def on_best(mod: L.LightningModule, row: dict[str, Any]) -> None:
+        write_weights(mod, out / "weights.safetensors")
+        update_qc(out, {"best_epoch": row["epoch"], "best_val_loss": row["val_loss"],
+                        "best_val_psnr": row["val_psnr"]})
+
+    recorder = EpochRecorder(ckpt, out / "history.csv", on_best)
+    callbacks: list[L.Callback] = [recorder]
+    tcfg = config.training
+    if tcfg.early_stopping_patience:
+        callbacks.append(L.pytorch.callbacks.EarlyStopping(
+            "val_loss", patience=tcfg.early_stopping_patience, mode="min"))
+    accelerator, precision = _accelerator(config)
+    if progress:
+        callbacks.append(L.pytorch.callbacks.RichProgressBar(leave=True) if sys.stdout.isatty()
+                         else L.pytorch.callbacks.TQDMProgressBar(refresh_rate=50))
+    trainer = L.Trainer(
+        accelerator=accelerator, devices=1, precision=precision,
+        max_epochs=tcfg.epochs, max_steps=tcfg.max_steps or -1,
+        callbacks=callbacks, logger=False, enable_checkpointing=False,
+        enable_progress_bar=progress, enable_model_summary=False,
+        num_sanity_val_steps=0, log_every_n_steps=max(1, tcfg.steps_per_epoch // 4),
+    )
+    loaders = (DataLoader(range(tcfg.steps_per_epoch), batch_size=None),
+               DataLoader(val, batch_size=None))
+    trainer.fit(module, *loaders, ckpt_path=str(ckpt) if resume else None)
+    if not (out / "weights.safetensors").exists():
+        write_weights(module, out / "weights.safetensors")
+    model = load_model(out)
+    model.qc = update_qc(out, {"epochs_run": len(recorder.rows),
+                               "stopped_early": trainer.should_stop and
+                               len(recorder.rows) < tcfg.epochs,
+                               "device": accelerator, "precision": precision})
+    write_model_card(out, model)
+    return model

@@ -1,0 +1,118 @@
+"""A plain 2D/3D U-Net (Ronneberger et al. 2015) as used by CARE.
+
+Only the architecture lives here: no loss, no training logic. Spatial sizes
+must be divisible by ``2**depth``; the prediction engine pads to that.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _conv(ndim: int) -> type[nn.Module]:
+    return nn.Conv2d if ndim == 2 else nn.Conv3d
+
+
+def _norm(ndim: int, channels: int, batch_norm: bool) -> nn.Module:
+    if not batch_norm:
+        return nn.Identity()
+    return nn.BatchNorm2d(channels) if ndim == 2 else nn.BatchNorm3d(channels)
+
+
+class ConvBlock(nn.Sequential):
+    """Two convolutions, each followed by optional batch norm and ReLU."""
+
+    def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, batch_norm: bool):
+        conv = _conv(ndim)
+        pad = kernel // 2
+        super().__init__(
+            conv(c_in, c_out, kernel, padding=pad),
+            _norm(ndim, c_out, batch_norm),
+            nn.ReLU(inplace=True),
+            conv(c_out, c_out, kernel, padding=pad),
+            _norm(ndim, c_out, batch_norm),
+            nn.ReLU(inplace=True),
+        )
+
+
+class UNet(nn.Module):
+    """U-Net with ``depth`` poolings and channel doubling at each level.
+
+    Parameters
+    ----------
+    ndim : {2, 3}
+        Spatial dimensions.
+    in_channels, out_channels : int
+        Channels of the input and of the output.
+    depth : int
+        Number of 2x down-samplings.
+    base_channels : int
+        Feature channels at the first level (doubled at every level).
+    kernel_size : int
+        Odd convolution kernel size.
+    batch_norm : bool
+        Batch normalization after every convolution.
+    residual : bool
+        Add the input to the output (needs ``in_channels == out_channels``);
+        CARE learns the correction rather than the whole image.
+    """
+
+    def __init__(
+        self,
+        ndim: int = 2,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        *,
+        depth: int = 2,
+        base_channels: int = 32,
+        kernel_size: int = 3,
+        batch_norm: bool = False,
+        residual: bool = True,
+    ):
+        super().__init__()
+        if ndim not in (2, 3):
+            raise ValueError(f"ndim must be 2 or 3, got {ndim}")
+        if residual and in_channels != out_channels:
+            raise ValueError("a residual U-Net needs as many input as output channels")
+        self.ndim, self.depth, self.residual = ndim, depth, residual
+        widths = [base_channels * 2**i for i in range(depth + 1)]
+        self.down = nn.ModuleList()
+        c = in_channels
+        for w in widths[:-1]:
+            self.down.append(ConvBlock(ndim, c, w, kernel_size, batch_norm))
+            c = w
+        self.bottom = ConvBlock(ndim, widths[-2] if depth else in_channels, widths[-1],
+                                kernel_size, batch_norm)
+        self.pool = nn.MaxPool2d(2) if ndim == 2 else nn.MaxPool3d(2)
+        up_conv = nn.ConvTranspose2d if ndim == 2 else nn.ConvTranspose3d
+        self.up = nn.ModuleList()
+        self.up_blocks = nn.ModuleList()
+        for i in reversed(range(depth)):
+            self.up.append(up_conv(widths[i + 1], widths[i], 2, stride=2))
+            self.up_blocks.append(ConvBlock(ndim, 2 * widths[i], widths[i], kernel_size,
+                                            batch_norm))
+        self.head = _conv(ndim)(widths[0], out_channels, 1)
+        if residual:
+            # Start as the identity: early training refines the input instead of
+            # first undoing a random offset added to every pixel.
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+
+    @property
+    def divisor(self) -> int:
+        """Spatial sizes must be multiples of this."""
+        return 2**self.depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        h = x
+        for block in self.down:
+            h = block(h)
+            skips.append(h)
+            h = self.pool(h)
+        h = self.bottom(h)
+        for up, block, skip in zip(self.up, self.up_blocks, reversed(skips), strict=True):
+            h = block(torch.cat([up(h), skip], dim=1))
+        out = self.head(h)
+        return out + x if self.residual else out

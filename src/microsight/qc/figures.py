@@ -1,0 +1,257 @@
+"""Figures for QC reports, drawn on bare ``matplotlib.figure.Figure`` objects.
+
+Nothing here touches pyplot, so building a report never changes matplotlib's
+global state (backend, current figure) in the caller's process. PNGs are
+rendered by the Agg canvas that ``Figure.savefig`` picks on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from microsight.errors import MicrosightError
+
+__all__ = ["figure_to_png", "history_figure", "image_panels_figure", "to_display_2d"]
+
+# Display budget: the longest image side shown, and the PNG size we aim below.
+MAX_DISPLAY_SIDE = 512
+MAX_PNG_BYTES = 300_000
+_ROBUST_PERCENTILES = (1.0, 99.8)
+
+
+def figure_to_png(fig: Figure, *, dpi: float = 100, max_bytes: int = MAX_PNG_BYTES) -> str:
+    """Render ``fig`` to a base64 PNG string and release it.
+
+    If the PNG is larger than ``max_bytes`` (noisy images compress badly), it
+    is rendered again at a lower resolution, a few times at most.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure; it is closed afterwards.
+    dpi : float
+        Starting resolution.
+    max_bytes : int
+        Target upper bound for the PNG size.
+
+    Returns
+    -------
+    str
+        Base64-encoded PNG data (ASCII), without the ``data:`` prefix.
+    """
+    try:
+        for _ in range(5):
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+            data = buf.getvalue()
+            if len(data) <= max_bytes:
+                break
+            dpi *= 0.7 * math.sqrt(max_bytes / len(data))
+    finally:
+        # A figure made through pyplot stays registered until closed there; one
+        # made as a bare Figure just needs its artists dropped.
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            pyplot.close(fig)
+        fig.clear()
+    return base64.b64encode(data).decode("ascii")
+
+
+def to_display_2d(image: Any, name: str, *, max_side: int = MAX_DISPLAY_SIDE) -> np.ndarray:
+    """Reduce an image to a small 2D float array for display.
+
+    Singleton axes are dropped; a 3D stack shows its middle slice along the
+    first axis (Z in microsight's ZYX order); images larger than ``max_side``
+    are subsampled by an integer stride (display only, never for metrics).
+
+    Parameters
+    ----------
+    image : array_like
+        A 2D image or 3D stack.
+    name : str
+        Panel name, used in error messages.
+    max_side : int
+        Longest side after subsampling.
+
+    Returns
+    -------
+    numpy.ndarray
+        A 2D float array.
+    """
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "biuf":
+        raise MicrosightError(f"panel '{name}' must be a real numeric array, got {arr.dtype}.")
+    arr = np.squeeze(arr)
+    if arr.ndim == 3:
+        arr = arr[arr.shape[0] // 2]
+    if arr.ndim != 2:
+        raise MicrosightError(
+            f"panel '{name}' must be a 2D image or 3D stack, got shape {np.shape(image)}."
+        )
+    stride = max(1, math.ceil(max(arr.shape) / max_side))
+    return arr[::stride, ::stride].astype(np.float64)
+
+
+def _robust_range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
+    """1st-99.8th percentile range of the finite values in ``arrays``."""
+    values = np.concatenate([a[np.isfinite(a)].ravel() for a in arrays])
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(values, _ROBUST_PERCENTILES)
+    if hi <= lo:
+        # Nearly constant images: fall back to the full range, then to a unit one.
+        lo, hi = float(values.min()), float(values.max())
+        if hi <= lo:
+            hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+def image_panels_figure(
+    panels: Mapping[str, Any],
+    *,
+    shared_range: Sequence[str] | None = None,
+    cmaps: Mapping[str, str] | None = None,
+) -> Figure:
+    """One row of 2D images side by side, each with a colorbar.
+
+    Parameters
+    ----------
+    panels : mapping of str to array_like
+        Title to image (2D, or 3D showing the middle Z slice).
+    shared_range : sequence of str, optional
+        Panels that share one display range, the robust 1-99.8 percentiles
+        over all of them, so their brightness is comparable. Every other panel
+        gets its own robust range.
+    cmaps : mapping of str to str, optional
+        Colormap per panel name; default ``"gray"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not panels:
+        raise MicrosightError("image panels need at least one image.")
+    shared = list(shared_range or [])
+    cmaps = dict(cmaps or {})
+    unknown = [n for n in [*shared, *cmaps] if n not in panels]
+    if unknown:
+        raise MicrosightError(f"unknown panel name(s) {unknown}; panels are {list(panels)}.")
+    images = {name: to_display_2d(img, name) for name, img in panels.items()}
+    shared_lim = _robust_range([images[n] for n in shared]) if shared else None
+
+    n = len(images)
+    fig = Figure(figsize=(3.4 * n, 3.4), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, (name, img) in zip(axes, images.items(), strict=True):
+        vmin, vmax = shared_lim if name in shared else _robust_range([img])
+        # Default interpolation: nearest when enlarging, anti-aliased when shrinking.
+        im = ax.imshow(img, cmap=cmaps.get(name, "gray"), vmin=vmin, vmax=vmax)
+        ax.set_title(name, fontsize=10)
+        ax.set_axis_off()
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    return fig
+
+
+def _numeric(value: Any) -> float | None:
+    """``value`` as a finite float, or None if it is missing or not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    """(epoch, value) pairs for the rows where ``key`` holds a finite number."""
+    xs, ys = [], []
+    for i, row in enumerate(history):
+        y = _numeric(row.get(key))
+        if y is None:
+            continue
+        x = _numeric(row.get("epoch"))
+        xs.append(float(i) if x is None else x)
+        ys.append(y)
+    return xs, ys
+
+
+def history_figure(
+    history: Sequence[Mapping[str, Any]], *, keys: Sequence[str] | None = None
+) -> Figure:
+    """Loss curves and validation metrics over epochs.
+
+    Columns whose name contains ``"loss"`` share the first axis (log scale if
+    all values are positive); other ``val_*`` columns go on a second axis.
+    The epoch with the lowest ``val_loss`` is marked on both.
+
+    Parameters
+    ----------
+    history : sequence of mapping
+        One row per epoch, e.g. ``{"epoch": 3, "train_loss": 0.1, "val_loss": 0.2}``.
+        Rows without ``"epoch"`` use their index. Missing values are skipped.
+    keys : sequence of str, optional
+        Only plot these columns.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    columns: list[str] = []
+    for row in history:
+        for key, value in row.items():
+            if key != "epoch" and key not in columns and _numeric(value) is not None:
+                columns.append(key)
+    if keys is not None:
+        missing = [k for k in keys if k not in columns]
+        if missing:
+            raise MicrosightError(f"history has no numeric column(s) {missing}; it has {columns}.")
+        columns = [c for c in columns if c in keys]
+    losses = [c for c in columns if "loss" in c]
+    metrics = [c for c in columns if c not in losses and c.startswith("val_")]
+    if keys is not None:
+        # Columns asked for by name are shown even if they are not val_* metrics.
+        metrics = [c for c in columns if c not in losses]
+
+    n_axes = int(bool(losses)) + int(bool(metrics)) or 1
+    fig = Figure(figsize=(5.2 * n_axes, 3.4), layout="constrained")
+    axes = list(fig.subplots(1, n_axes, squeeze=False)[0])
+
+    best_epoch = None
+    if "val_loss" in columns:
+        xs, ys = _series(history, "val_loss")
+        if ys:
+            best_epoch = xs[int(np.argmin(ys))]
+
+    groups = [(g, label) for g, label in ((losses, "loss"), (metrics, "metric")) if g]
+    for ax, (group, label) in zip(axes, groups, strict=False):
+        positive = True
+        for key in group:
+            xs, ys = _series(history, key)
+            ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=key)
+            positive = positive and all(y > 0 for y in ys)
+        if label == "loss" and positive:
+            ax.set_yscale("log")
+        if best_epoch is not None:
+            ax.axvline(
+                best_epoch,
+                color="0.4",
+                ls="--",
+                lw=1,
+                label=f"best val_loss (epoch {best_epoch:g})",
+            )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if not groups:
+        axes[0].text(0.5, 0.5, "no numeric columns to plot", ha="center", va="center")
+        axes[0].set_axis_off()
+    return fig
