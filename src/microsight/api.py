@@ -139,6 +139,10 @@ def train(
         cfg = build_config(method, saved, training=training)
     else:
         cfg = build_config(method, config, training=training)
+    if steps and not epochs:
+        # --steps alone: allow enough epochs for the step budget to be what stops training.
+        cfg.training.epochs = max(cfg.training.epochs,
+                                  -(-steps // cfg.training.steps_per_epoch))
     module_class = get_method(method).module_class
     data, normalization = module_class.prepare_training(cfg, input, target, axes)
     return train_model(cfg, data, normalization, out, resume=resume, progress=progress)

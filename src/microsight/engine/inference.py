@@ -24,6 +24,7 @@ from microsight.engine.predict import (
     input_normalizer,
     output_normalizer,
 )
+from microsight.errors import MicrosightError
 from microsight.io import Image, open_image_writer
 
 
@@ -112,7 +113,12 @@ def predict_image(
         task = bar.add_task(f"predicting {name}", total=len(indices) * predictor.n_tiles(spatial))
         for index in indices:
             def read_raw(region, index=index):
-                return read_item(image.data, image.axes, ndim, index, region)
+                block = read_item(image.data, image.axes, ndim, index, region)
+                if not np.isfinite(block).all():
+                    raise MicrosightError(
+                        f"{name} contains NaN or infinite values; replace them (e.g. with 0) "
+                        "before predicting")
+                return block
 
             x_norm = input_normalizer(
                 model.normalization,

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from microsight.config import Configuration, get_method
-from microsight.data.normalization import Normalizer, fit_normalizer
+from microsight.data.normalization import fit_normalizer
 from microsight.data.pairs import TrainingSet, load_items, split_items
 from microsight.data.tiling import tile_starts
 from microsight.engine.bundle import (

@@ -1,0 +1,199 @@
+"""The ``microsight`` command line: a thin layer over :mod:`microsight.api`.
+
+Errors in the user's input print one line (``microsight: error: ...``) and
+exit with status 2; no traceback, no partial output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from microsight import api
+from microsight.errors import MicrosightError
+
+app = typer.Typer(
+    name="microsight",
+    help="Deep learning for light microscopy: train, predict, evaluate, check.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+Axes = Annotated[str | None, typer.Option(help="Axes of the images, e.g. YX, ZYX, TYX, CYX.")]
+
+
+def _sizes(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
+    except ValueError:
+        raise MicrosightError(f"--patch-size must be integers like 64 or 64,64, got {text!r}"
+                              ) from None
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for data, model, result and report.")] =
+    Path("microsight-demo"),
+    epochs: Annotated[int | None, typer.Option(help="Override the number of epochs.")] = None,
+) -> None:
+    """Train CARE on bundled nuclei data, restore a held-out image, write the report."""
+    from microsight.demo import run_demo
+
+    run_demo(out, epochs=epochs, console=console)
+
+
+@app.command()
+def methods() -> None:
+    """List the registered methods."""
+    from microsight.config import available_methods
+
+    table = Table("method", "family", "what it does")
+    for name, m in available_methods().items():
+        table.add_row(name, m.family, m.summary)
+    console.print(table)
+
+
+@app.command()
+def config(method: Annotated[str, typer.Argument(help="Method name.")]) -> None:
+    """Print a method's default configuration as YAML (a starting point for --config)."""
+    typer.echo(api.config_template(method), nl=False)
+
+
+@app.command()
+def train(
+    method: Annotated[str, typer.Argument(help="Method to train (see `microsight methods`).")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="Input image or folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
+    target: Annotated[Path | None, typer.Option("--target", "-t",
+                                                help="Target image or folder.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML configuration file.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Number of epochs.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
+    axes: Axes = None,
+    patch_size: Annotated[str | None, typer.Option(help="Patch size, e.g. 64 or 64,64.")] =
+    None,
+    batch_size: Annotated[int | None, typer.Option(help="Patches per step.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a model; the model folder is updated after every epoch."""
+    cfg: Any = config
+    sizes = _sizes(patch_size)
+    if sizes is not None and len(sizes) == 1:
+        sizes = sizes * 2
+    if sizes or batch_size or seed is not None:
+        cfg = api.build_config(method, config, data={"patch_size": sizes,
+                                                     "batch_size": batch_size},
+                               training={"seed": seed})
+    model = api.train(method, input, target, out=out, config=cfg, epochs=epochs, steps=steps,
+                      axes=axes, resume=resume, progress=progress)
+    best = model.qc.get("best_epoch")
+    console.print(f"model written to {out} (best epoch {best}, "
+                  f"validation loss {model.qc.get('best_val_loss'):.4g})")
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="Model folder or .zip.")],
+    image: Annotated[Path, typer.Argument(help="Image to process (.tif, .ome.zarr, .png...).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.tif, .ome.zarr).")],
+    axes: Axes = None,
+    tile: Annotated[int | None, typer.Option(help="Tile edge in pixels.")] = None,
+    overlap: Annotated[int | None, typer.Option(help="Tile overlap in pixels.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Tiles per forward pass.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Apply a model to an image of any size (tiled, streamed for OME-Zarr)."""
+    path = api.predict(model, image, out=out, axes=axes, tile=tile, overlap=overlap,
+                       batch_size=batch_size, progress=progress)
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="Model folder or .zip.")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="Held-out inputs.")],
+    target: Annotated[Path, typer.Option("--target", "-t", help="Ground truth.")],
+    report: Annotated[Path | None, typer.Option(help="HTML report to write.")] = None,
+    axes: Axes = None,
+) -> None:
+    """Score a model against ground truth and classical baselines."""
+    result = api.evaluate(model, input, target, report=report, axes=axes)
+    table = Table(*result.summary[0].keys(), title="test metrics (mean over images)")
+    for row in result.summary:
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()])
+    console.print(table)
+    if result.report_path:
+        console.print(f"report: {result.report_path}")
+
+
+@app.command()
+def info(
+    model: Annotated[Path, typer.Argument(help="Model folder or .zip.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+) -> None:
+    """Describe a model: method, data axes, training history, metrics."""
+    details = api.info(model)
+    if as_json:
+        typer.echo(json.dumps(details, indent=2, default=str))
+        return
+    m, data, qc = details["model"], details["data"], details["qc"]
+    console.print(f"[bold]{details['config']['name']}[/bold]: method {m['method']}, "
+                  f"{m['ndim']}D, {m['in_channels']} -> {m['out_channels']} channel(s), "
+                  f"microsight {m['microsight_version']}")
+    console.print(f"training data: {data.get('items')} item(s), axes "
+                  f"{', '.join(data.get('axes', []))}, {data.get('split', '')}")
+    console.print(f"normalization: {details['normalization']}")
+    console.print(f"quality: {json.dumps(qc, default=str)}")
+    if details["history"]:
+        table = Table(*details["history"][0].keys(), title="training history")
+        for row in details["history"]:
+            table.add_row(*["" if v is None else f"{v:.4g}" for v in row.values()])
+        console.print(table)
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="Model folder.")],
+    zip_path: Annotated[Path, typer.Argument(help="Zip file to write.")],
+) -> None:
+    """Pack a model folder into one .zip file."""
+    console.print(f"wrote {api.export(model, zip_path)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning user errors into one line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except MicrosightError as exc:
+        # Plain print: one unwrapped line, whatever the terminal width.
+        print(f"microsight: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("microsight: interrupted (a training run continues with --resume)",
+              file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # Usage errors of the command-line parser (typer bundles its own click):
+        # print them as the parser would and return its exit code.
+        if hasattr(exc, "exit_code"):
+            if hasattr(exc, "show"):
+                exc.show()
+            return int(exc.exit_code)
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
