@@ -50,7 +50,7 @@ def test_invalid_values_give_one_clear_line(overrides, fragment):
 
 
 def test_unknown_method_lists_known_ones():
-    with pytest.raises(MicrosightError, match="available methods: .*care"):
+    with pytest.raises(MicrosightError, match=r"available methods: .*care"):
         validate_config({"method": "nope"})
 
 

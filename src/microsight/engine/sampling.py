@@ -96,7 +96,8 @@ class PatchSampler:
         sizes = shapes.prod(axis=1)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         valid = shapes - np.asarray(self.patch) + 1
-        self.x_buf = torch.from_numpy(np.concatenate([x.reshape(x.shape[0], -1) for x in inputs], 1))
+        self.x_buf = torch.from_numpy(
+            np.concatenate([x.reshape(x.shape[0], -1) for x in inputs], 1))
         self.y_buf = None
         if targets is not None:
             self.y_buf = torch.from_numpy(
