@@ -99,3 +99,23 @@ class EpochRecorder(L.Callback):
         trainer.save_checkpoint(tmp)
         os.replace(tmp, self.checkpoint_path)
         atomic_write_text(self.history_path, history_to_csv(self.rows))
+
+
+class EpochPrinter(L.Callback):
+    """One line per epoch, for logs and notebooks where a live progress bar is noise."""
+
+    def __init__(self, recorder: EpochRecorder, total_epochs: int):
+        self.recorder = recorder
+        self.total = total_epochs
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.recorder.rows:
+            return
+        row = self.recorder.rows[-1]
+        parts = [f"epoch {row['epoch'] + 1}/{self.total}", f"step {row['step']}",
+                 f"train_loss {row['train_loss']:.4g}"]
+        if row.get("val_loss") is not None:
+            parts += [f"val_loss {row['val_loss']:.4g}", f"val_psnr {row['val_psnr']:.2f}"]
+        if row.get("patches_per_second"):
+            parts.append(f"{row['patches_per_second']:.0f} patches/s")
+        print("  " + ", ".join(parts), flush=True)

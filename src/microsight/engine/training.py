@@ -28,7 +28,7 @@ from microsight.engine.bundle import (
     write_model_card,
     write_weights,
 )
-from microsight.engine.callbacks import EpochRecorder
+from microsight.engine.callbacks import EpochPrinter, EpochRecorder
 from microsight.engine.sampling import PatchSampler
 from microsight.errors import MicrosightError
 
@@ -189,14 +189,16 @@ def train_model(
         callbacks.append(L.pytorch.callbacks.EarlyStopping(
             "val_loss", patience=tcfg.early_stopping_patience, mode="min"))
     accelerator, precision = _accelerator(config)
-    if progress:
-        callbacks.append(L.pytorch.callbacks.RichProgressBar(leave=True) if sys.stdout.isatty()
-                         else L.pytorch.callbacks.TQDMProgressBar(refresh_rate=50))
+    live_bar = progress and sys.stdout.isatty()
+    if live_bar:
+        callbacks.append(L.pytorch.callbacks.RichProgressBar(leave=True))
+    elif progress:
+        callbacks.append(EpochPrinter(recorder, tcfg.epochs))
     trainer = L.Trainer(
         accelerator=accelerator, devices=1, precision=precision,
         max_epochs=tcfg.epochs, max_steps=tcfg.max_steps or -1,
         callbacks=callbacks, logger=False, enable_checkpointing=False,
-        enable_progress_bar=progress, enable_model_summary=False,
+        enable_progress_bar=live_bar, enable_model_summary=False,
         num_sanity_val_steps=0, log_every_n_steps=max(1, tcfg.steps_per_epoch // 4),
     )
     loaders = (DataLoader(range(tcfg.steps_per_epoch), batch_size=None),
