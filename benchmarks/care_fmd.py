@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import sys
@@ -60,7 +61,7 @@ TRAIN_FOVS = list(range(1, 13))
 TEST_FOVS = [13, 14, 15, 16, 17, 18, 20]
 PEAK = 255.0
 GAUSS_SIGMAS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0]
-NLM_H_FACTORS = [0.6, 0.8, 1.0, 1.2, 1.5]
+NLM_H_FACTORS = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
 NLM_KW = {"patch_size": 5, "patch_distance": 6, "fast_mode": True}
 
 
@@ -73,7 +74,8 @@ def parse_args() -> argparse.Namespace:
                    help="output folder (default bench_out/care_fmd, or bench_out/care_fmd_fast "
                         "with --fast)")
     p.add_argument("--steps", type=int, default=None,
-                   help="optimizer steps (default 2000; 40 with --fast)")
+                   help="optimizer steps (default 1000; 30 with --fast); rounded up to whole "
+                        "epochs of min(100, steps) steps")
     p.add_argument("--fast", action="store_true", help="~1-minute smoke run")
     p.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (cosine)")
     p.add_argument("--patch", type=int, default=64, help="square patch size")
@@ -220,7 +222,10 @@ def markdown(res: dict) -> str:
         f"- Gaussian sigma {res['tuning']['gaussian_sigma']}, NLM h = "
         f"{res['tuning']['nlm_h_factor']} x estimated sigma ({NLM_KW}); both chosen on "
         "training FOVs",
-        f"- machine: {t['machine']}",
+        f"- machine: {t['machine']}; load average (1/5/15 min) "
+        f"{'/'.join(f'{v:.1f}' for v in t['load_average_1_5_15min_before_training'])} before "
+        f"and {'/'.join(f'{v:.1f}' for v in t['load_average_1_5_15min_after_training'])} "
+        "after training (other processes shared the 2 cores if well above 2)",
         f"- training wall time {t['train_seconds']:.0f} s; throughput "
         f"{t['patches_per_second_mean']:.0f} patches/s (mean of history rows)",
         f"- prediction: {t['predict_mpx_per_s']:.3f} Mpx/s over {t['predict_images']} "
@@ -234,7 +239,13 @@ def main() -> None:
     args = parse_args()
     out = args.out or REPO / "bench_out" / ("care_fmd_fast" if args.fast else "care_fmd")
     out = out.resolve()
-    steps = args.steps or (40 if args.fast else 2000)
+    steps = args.steps or (30 if args.fast else 1000)
+    # Whole epochs only: microsight validates at epoch ends, and a final partial epoch is never
+    # validated (with steps < steps_per_epoch training even crashes in EarlyStopping).
+    steps_per_epoch = min(100, steps)
+    if steps % steps_per_epoch:
+        steps += steps_per_epoch - steps % steps_per_epoch
+        print(f"rounding --steps up to {steps}, a multiple of {steps_per_epoch} steps per epoch")
     test_frames = 1 if args.fast and args.test_frames == 8 else args.test_frames
     data = args.data.resolve()
     if not (data / "raw").is_dir() or not (data / "gt").is_dir():
@@ -264,13 +275,16 @@ def main() -> None:
         "name": "care-fmd-confocal-bpae-b",
         "method": {"method": "care", "depth": args.depth, "base_channels": args.base_channels},
         "data": {"patch_size": [args.patch, args.patch], "batch_size": args.batch},
-        "training": {"learning_rate": args.lr, "seed": args.seed},
+        "training": {"learning_rate": args.lr, "seed": args.seed,
+                     "steps_per_epoch": steps_per_epoch},
     }
     print(f"training CARE for up to {steps} steps ...", flush=True)
+    load_before = os.getloadavg()
     t0 = time.perf_counter()
     model = train("care", work / "train/low", work / "train/high", out=out / "model",
                   config=config, steps=steps, progress=False)
     train_seconds = time.perf_counter() - t0
+    load_after = os.getloadavg()
     model = load_model(out / "model")
     hist = model.history
     pps = [r["patches_per_second"] for r in hist if r.get("patches_per_second")]
@@ -334,6 +348,8 @@ def main() -> None:
         "timing": {"machine": f"{platform.machine()} CPU, {torch.get_num_threads()} torch "
                               f"threads (2-core CPU, no GPU)" if not torch.cuda.is_available()
                    else torch.cuda.get_device_name(0),
+                   "load_average_1_5_15min_before_training": load_before,
+                   "load_average_1_5_15min_after_training": load_after,
                    "train_seconds": train_seconds,
                    "patches_per_second_mean": float(np.mean(pps)),
                    "patches_per_second_per_epoch": pps,

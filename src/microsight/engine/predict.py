@@ -31,7 +31,7 @@ class TileSettings:
 
     tile: tuple[int, ...]
     overlap: tuple[int, ...]
-    batch_size: int = 4
+    batch_size: int = 1
 
     @classmethod
     def default(cls, ndim: int, tile: int | None = None, overlap: int | None = None,
@@ -42,7 +42,9 @@ class TileSettings:
         oz = min(o, tz // 4) if ndim == 3 else o
         sizes = (t, t) if ndim == 2 else (tz, t, t)
         overlaps = (o, o) if ndim == 2 else (oz, o, o)
-        return cls(sizes, overlaps, batch_size or 4)
+        # One tile per pass on CPU keeps activations (the bulk of memory) small at no
+        # cost in speed; a GPU needs several tiles per pass to be busy.
+        return cls(sizes, overlaps, batch_size or (8 if torch.cuda.is_available() else 1))
 
 
 def _pad(block: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
