@@ -154,7 +154,14 @@ def info(
                   f"microsight {m['microsight_version']}")
     console.print(f"training data: {data.get('items')} item(s), axes "
                   f"{', '.join(data.get('axes', []))}, {data.get('split', '')}")
-    console.print(f"normalization: {details['normalization']}")
+    norm = details["normalization"]
+    text = f"{norm['mode']} percentiles {norm['p_low']}-{norm['p_high']}"
+    for part in ("input", "target"):
+        if part in norm:
+            ranges = ", ".join(f"[{lo:.4g}, {hi:.4g}]" for lo, hi in
+                               zip(norm[part]["low"], norm[part]["high"], strict=True))
+            text += f"; {part} {ranges}"
+    console.print(f"normalization: {text}")
     console.print(f"quality: {json.dumps(qc, default=str)}")
     if details["history"]:
         table = Table(*details["history"][0].keys(), title="training history")

@@ -13,7 +13,7 @@ from microsight.config import Configuration
 from microsight.data.pairs import TrainingSet
 from microsight.engine.training import prepare_supervised
 from microsight.errors import MicrosightError
-from microsight.metrics import restoration_metrics
+from microsight.metrics import affine_match, percentile_normalize, restoration_metrics
 
 Baseline = Callable[[np.ndarray], np.ndarray]
 
@@ -64,8 +64,6 @@ class RestorationMixin:
     def panels(input_item: np.ndarray, prediction: np.ndarray, target: np.ndarray
                ) -> dict[str, np.ndarray]:
         """Images shown side by side in the report for one item (first channel)."""
-        from microsight.metrics import affine_match, percentile_normalize
-
         gt = percentile_normalize(target[0])
         pred = affine_match(prediction[0], gt)
         return {"input": input_item[0], "prediction": pred, "target": gt,

@@ -23,6 +23,7 @@ from microsight.data.pairs import TrainingSet, load_items, split_items
 from microsight.data.tiling import tile_starts
 from microsight.engine.bundle import (
     Model,
+    load_model,
     update_qc,
     write_bundle_header,
     write_model_card,
@@ -150,8 +151,6 @@ def train_model(
     Model
         The trained model with its best-validation weights.
     """
-    from microsight.engine.bundle import load_model
-
     out = Path(out)
     ckpt = out / "checkpoints" / "last.ckpt"
     if resume and not ckpt.is_file():
