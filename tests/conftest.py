@@ -33,17 +33,22 @@ def noisy(clean: np.ndarray, seed: int) -> np.ndarray:
     return (clean + rng.normal(0, 20, clean.shape)).astype(np.float32)
 
 
-@pytest.fixture
-def pair_dirs(tmp_path: Path) -> tuple[Path, Path]:
-    """Folders low/ and high/ with three 48x48 pairs paired by name."""
-    low, high = tmp_path / "low", tmp_path / "high"
+def write_pairs(root: Path, n: int = 3) -> tuple[Path, Path]:
+    """Folders low/ and high/ under ``root`` with ``n`` 48x48 pairs paired by name."""
+    low, high = root / "low", root / "high"
     low.mkdir()
     high.mkdir()
-    for i in range(3):
+    for i in range(n):
         clean = blobs((48, 48), i)
         tifffile.imwrite(low / f"im{i}.tif", noisy(clean, 10 + i))
         tifffile.imwrite(high / f"im{i}.tif", clean)
     return low, high
+
+
+@pytest.fixture
+def pair_dirs(tmp_path: Path) -> tuple[Path, Path]:
+    """Folders low/ and high/ with three 48x48 pairs paired by name."""
+    return write_pairs(tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -52,12 +57,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory):
     from microsight import train
 
     root = tmp_path_factory.mktemp("tiny")
-    low, high = root / "low", root / "high"
-    low.mkdir()
-    high.mkdir()
-    for i in range(3):
-        clean = blobs((48, 48), i)
-        tifffile.imwrite(low / f"im{i}.tif", noisy(clean, 10 + i))
-        tifffile.imwrite(high / f"im{i}.tif", clean)
+    low, high = write_pairs(root)
     model = train("care", low, high, out=root / "model", config=TINY_CONFIG, progress=False)
     return model, low, high

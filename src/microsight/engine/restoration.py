@@ -27,6 +27,42 @@ def gaussian_baseline(sigma: float = 1.0) -> Baseline:
     return smooth
 
 
+def nlm_baseline() -> Baseline:
+    """Non-local means (Buades et al. 2005) with the noise level estimated per channel."""
+    from skimage.restoration import denoise_nl_means, estimate_sigma
+
+    def denoise(item: np.ndarray) -> np.ndarray:
+        out = np.empty_like(item, dtype=np.float32)
+        for c, channel in enumerate(item):
+            sigma = float(estimate_sigma(channel))
+            out[c] = denoise_nl_means(channel, h=0.8 * sigma, sigma=sigma, patch_size=5,
+                                      patch_distance=6, fast_mode=True)
+        return out
+
+    return denoise
+
+
+def richardson_lucy_baseline(psf_sigma: float = 1.0, iterations: int = 10) -> Baseline:
+    """Richardson-Lucy deconvolution with a Gaussian PSF of ``psf_sigma`` pixels."""
+    from skimage.restoration import richardson_lucy
+
+    def deconvolve(item: np.ndarray) -> np.ndarray:
+        out = np.empty_like(item, dtype=np.float32)
+        radius = max(1, int(np.ceil(3 * psf_sigma)))
+        for c, channel in enumerate(item):
+            delta = np.zeros((2 * radius + 1,) * channel.ndim, np.float32)
+            delta[(radius,) * channel.ndim] = 1
+            psf = ndimage.gaussian_filter(delta, psf_sigma)
+            # RL needs non-negative data; scale to [0, 1] and back.
+            lo, hi = float(channel.min()), float(channel.max())
+            scaled = (channel - lo) / max(hi - lo, 1e-12)
+            out[c] = richardson_lucy(scaled, psf / psf.sum(), num_iter=iterations,
+                                     clip=False) * (hi - lo) + lo
+        return out
+
+    return deconvolve
+
+
 class RestorationMixin:
     """Hooks of image-to-image restoration methods used by training and evaluation."""
 
@@ -58,7 +94,12 @@ class RestorationMixin:
     @staticmethod
     def baselines() -> dict[str, Baseline]:
         """Classical methods every report compares the network with."""
-        return {"input (no restoration)": lambda x: x, "gaussian (sigma=1)": gaussian_baseline()}
+        return {
+            "input (no restoration)": lambda x: x,
+            "gaussian (sigma=1)": gaussian_baseline(),
+            "non-local means": nlm_baseline(),
+            "richardson-lucy (sigma=1, 10 it.)": richardson_lucy_baseline(),
+        }
 
     @staticmethod
     def panels(input_item: np.ndarray, prediction: np.ndarray, target: np.ndarray
