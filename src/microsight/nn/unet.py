@@ -2,12 +2,18 @@
 
 Only the architecture lives here: no loss, no training logic. Spatial sizes
 must be divisible by ``2**depth``; the prediction engine pads to that.
+N2V2 (Höck et al. 2022) variations are options: no top-level skip
+connection and max-blur-pool down-sampling.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
+
+from microsight.nn.blurpool import MaxBlurPool
 
 
 def _conv(ndim: int) -> type[nn.Module]:
@@ -56,6 +62,14 @@ class UNet(nn.Module):
     residual : bool
         Add the input to the output (needs ``in_channels == out_channels``);
         CARE learns the correction rather than the whole image.
+    skip_top : bool
+        Keep the skip connection at full resolution. N2V2 drops it (``False``):
+        it carries the high-frequency input straight to the output, which
+        shows up as checkerboard artefacts in blind-spot training.
+    pooling : {"max", "blurmax"}
+        Down-sampling: 2x max pooling, or N2V2's max-blur-pool (max over 2-pixel
+        windows at stride 1, then a fixed binomial blur at stride 2). Neither
+        has weights, so the state-dict names are the same for both.
     """
 
     def __init__(
@@ -69,13 +83,18 @@ class UNet(nn.Module):
         kernel_size: int = 3,
         batch_norm: bool = False,
         residual: bool = True,
+        skip_top: bool = True,
+        pooling: Literal["max", "blurmax"] = "max",
     ):
         super().__init__()
         if ndim not in (2, 3):
             raise ValueError(f"ndim must be 2 or 3, got {ndim}")
         if residual and in_channels != out_channels:
             raise ValueError("a residual U-Net needs as many input as output channels")
+        if pooling not in ("max", "blurmax"):
+            raise ValueError(f"pooling must be 'max' or 'blurmax', got {pooling!r}")
         self.ndim, self.depth, self.residual = ndim, depth, residual
+        self.skip_top = skip_top
         widths = [base_channels * 2**i for i in range(depth + 1)]
         self.down = nn.ModuleList()
         c = in_channels
@@ -84,14 +103,17 @@ class UNet(nn.Module):
             c = w
         self.bottom = ConvBlock(ndim, widths[-2] if depth else in_channels, widths[-1],
                                 kernel_size, batch_norm)
-        self.pool = nn.MaxPool2d(2) if ndim == 2 else nn.MaxPool3d(2)
+        if pooling == "blurmax":
+            self.pool: nn.Module = MaxBlurPool(ndim)
+        else:
+            self.pool = nn.MaxPool2d(2) if ndim == 2 else nn.MaxPool3d(2)
         up_conv = nn.ConvTranspose2d if ndim == 2 else nn.ConvTranspose3d
         self.up = nn.ModuleList()
         self.up_blocks = nn.ModuleList()
         for i in reversed(range(depth)):
             self.up.append(up_conv(widths[i + 1], widths[i], 2, stride=2))
-            self.up_blocks.append(ConvBlock(ndim, 2 * widths[i], widths[i], kernel_size,
-                                            batch_norm))
+            c_in = widths[i] if i == 0 and not skip_top else 2 * widths[i]
+            self.up_blocks.append(ConvBlock(ndim, c_in, widths[i], kernel_size, batch_norm))
         self.head = _conv(ndim)(widths[0], out_channels, 1)
         if residual:
             # Start as the identity: early training refines the input instead of
@@ -112,7 +134,11 @@ class UNet(nn.Module):
             skips.append(h)
             h = self.pool(h)
         h = self.bottom(h)
-        for up, block, skip in zip(self.up, self.up_blocks, reversed(skips), strict=True):
-            h = block(torch.cat([up(h), skip], dim=1))
+        for level, (up, block, skip) in enumerate(
+                zip(self.up, self.up_blocks, reversed(skips), strict=True)):
+            if level == self.depth - 1 and not self.skip_top:
+                h = block(up(h))
+            else:
+                h = block(torch.cat([up(h), skip], dim=1))
         out = self.head(h)
         return out + x if self.residual else out
