@@ -140,9 +140,11 @@ def train(
     else:
         cfg = build_config(method, config, training=training)
     if steps and not epochs:
-        # --steps alone: allow enough epochs for the step budget to be what stops training.
-        cfg.training.epochs = max(cfg.training.epochs,
-                                  -(-steps // cfg.training.steps_per_epoch))
+        # --steps alone: spread the budget over whole epochs so that training ends on an
+        # epoch boundary, right after a validation.
+        n_epochs = -(-steps // cfg.training.steps_per_epoch)
+        cfg.training.steps_per_epoch = -(-steps // n_epochs)
+        cfg.training.epochs = n_epochs
     module_class = get_method(method).module_class
     data, normalization = module_class.prepare_training(cfg, input, target, axes)
     return train_model(cfg, data, normalization, out, resume=resume, progress=progress)

@@ -98,3 +98,11 @@ def test_time_series_is_predicted_frame_by_frame(tmp_path, tiny_model):
     result = predict(model, movie, axes="TYX")
     assert result.shape == movie.shape
     np.testing.assert_allclose(result[0], predict(model, frame), atol=1e-5)
+
+
+def test_train_without_config_file(tmp_path, pair_dirs):
+    low, high = pair_dirs
+    model = tmp_path / "m"
+    assert main(["train", "care", "-i", str(low), "-t", str(high), "-o", str(model),
+                 "--steps", "2", "--patch-size", "16", "--batch-size", "2", "--no-progress"]) == 0
+    assert (model / "weights.safetensors").is_file()

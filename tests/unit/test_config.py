@@ -79,3 +79,11 @@ def test_registry_knows_care():
     info = methods["care"]
     assert info.family == "restoration"
     assert "psnr" in info.metrics
+
+
+def test_overrides_without_base_section_skip_none_values():
+    cfg = build_config("care", None, training={"epochs": None, "max_steps": 7},
+                       data={"patch_size": None})
+    assert cfg.training.max_steps == 7
+    assert cfg.training.epochs == 20
+    assert cfg.data.patch_size == [64, 64]

@@ -258,8 +258,9 @@ def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     for key, value in overrides.items():
         if value is None:
             continue
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_overrides(out[key], value)
+        if isinstance(value, dict):
+            base_value = out.get(key)
+            out[key] = merge_overrides(base_value if isinstance(base_value, dict) else {}, value)
         else:
             out[key] = value
     return out

@@ -186,7 +186,8 @@ def train_model(
     tcfg = config.training
     if tcfg.early_stopping_patience:
         callbacks.append(L.pytorch.callbacks.EarlyStopping(
-            "val_loss", patience=tcfg.early_stopping_patience, mode="min"))
+            "val_loss", patience=tcfg.early_stopping_patience, mode="min",
+            check_on_train_epoch_end=False))
     accelerator, precision = _accelerator(config)
     live_bar = progress and sys.stdout.isatty()
     if live_bar:
