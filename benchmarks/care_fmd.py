@@ -25,7 +25,10 @@ Metrics
     and the CARE protocol (target percentile-normalized, prediction
     range-matched by least squares) as computed by ``microsight.evaluate``.
 
-Run (from the repository root, about 12 minutes on a 2-core CPU)::
+Run (from the repository root). The default 1000 steps take about 10 minutes of
+training on an idle 2-core CPU (estimated from the ~36 patches/s of the one epoch that
+ran without other load); the recorded run took 26 minutes because other processes
+shared the 2 cores (the results record the load average)::
 
     python benchmarks/care_fmd.py                # full run -> bench_out/care_fmd/
     python benchmarks/care_fmd.py --fast         # ~1-minute smoke run -> bench_out/care_fmd_fast/
@@ -207,7 +210,8 @@ def markdown(res: dict) -> str:
         "", f"Target (CARE >= +6 dB raw PSNR over the noisy input on test FOVs): **{target}** "
         f"({res['test'][-1]['gain_vs_input_db']:+.2f} dB).", "",
         "## Validation (training FOVs, held-out frames)", "",
-        f"- best epoch {v['best_epoch']}, best val loss (MSE, normalized) {v['best_val_loss']:.3g}, "
+        f"- best epoch {v['best_epoch']}, best val loss (MSE, normalized) "
+        f"{v['best_val_loss']:.3g}, "
         f"best val PSNR {v['best_val_psnr']:.2f} dB (normalized target, range 1) "
         f"= {v['best_val_psnr_range255']:.2f} dB at range 255 (converted with the target "
         "normalization)",

@@ -106,3 +106,19 @@ def test_train_without_config_file(tmp_path, pair_dirs):
     assert main(["train", "care", "-i", str(low), "-t", str(high), "-o", str(model),
                  "--steps", "2", "--patch-size", "16", "--batch-size", "2", "--no-progress"]) == 0
     assert (model / "weights.safetensors").is_file()
+
+
+def test_partial_last_epoch_has_no_stale_validation(tmp_path, pair_dirs):
+    from microsight import train
+    from tests.conftest import TINY_CONFIG
+
+    low, high = pair_dirs
+    cfg = {**TINY_CONFIG, "training": {**TINY_CONFIG["training"], "steps_per_epoch": 5}}
+    model = train("care", low, high, out=tmp_path / "m", config=cfg, steps=7, progress=False)
+    steps = [row["step"] for row in model.history]
+    assert steps[-1] == 7
+    validated = [row["val_loss"] is not None for row in model.history]
+    # Every full epoch is validated; a cut-short last epoch reports no validation.
+    assert validated[0]
+    if steps[-1] - steps[-2] < steps[0]:
+        assert not validated[-1]

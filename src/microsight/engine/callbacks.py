@@ -55,6 +55,7 @@ class EpochRecorder(L.Callback):
         self.rows: list[dict[str, Any]] = []
         self._t0 = 0.0
         self._train_seconds = 0.0
+        self._validated = False
 
     @property
     def best_val_loss(self) -> float:
@@ -70,13 +71,17 @@ class EpochRecorder(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0 = time.perf_counter()
         self._train_seconds = 0.0
+        self._validated = False
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.state.fn == "fit" and not trainer.sanity_checking:
             self._train_seconds = time.perf_counter() - self._t0
+            self._validated = True
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        metrics = trainer.callback_metrics
+        # A last, partial epoch cut short by max_steps is not validated: its row must not
+        # repeat the previous epoch's validation metrics.
+        metrics = trainer.callback_metrics if self._validated else {}
         steps = pl_module._train_loss_n
         seconds = self._train_seconds or (time.perf_counter() - self._t0)
         batch = pl_module.config.data.batch_size

@@ -98,11 +98,16 @@ class MicrosightModule(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self._val = {"loss": 0.0, "sq": 0.0, "n": 0}
 
+    def point_estimate(self, output: torch.Tensor) -> torch.Tensor:
+        """The network's best guess from its raw output (e.g. the mean of a distribution)."""
+        return output
+
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        pred = self(x)
+        out = self(x)
         n = y.numel()
-        self._val["loss"] += float(self.loss(pred, y)) * n
+        self._val["loss"] += float(self.loss(out, y)) * n
+        pred = self.point_estimate(out)
         self._val["sq"] += float(torch.sum((pred.float() - y.float()) ** 2))
         self._val["n"] += n
 
@@ -129,7 +134,21 @@ class MicrosightModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # --- inference ------------------------------------------------------------
+    #: Set by prediction code to also return a per-pixel uncertainty (if the method has one).
+    predict_uncertainty = False
+
+    @property
+    def has_uncertainty(self) -> bool:
+        """Whether the method can return a per-pixel uncertainty map."""
+        return False
+
+    @property
+    def prediction_channels(self) -> int:
+        """Channels returned by :meth:`predict_batch` (outputs, then uncertainties if asked)."""
+        both = self.predict_uncertainty and self.has_uncertainty
+        return self.out_channels * (2 if both else 1)
+
     @torch.inference_mode()
     def predict_batch(self, x: torch.Tensor) -> torch.Tensor:
         """Normalized input tiles ``(B, C, *S)`` -> normalized output tiles (float32)."""
-        return self(x).float()
+        return self.point_estimate(self(x)).float()

@@ -26,6 +26,13 @@ class CareConfig(MethodConfig):
         True, description="Learn a correction added to the input (needs equal channel counts)."
     )
     loss: Literal["l1", "mse"] = Field("mse", description="Pixel loss (CARE's default is mse).")
+    probabilistic: bool = Field(
+        False,
+        description=(
+            "Also predict a per-pixel Laplace scale (an uncertainty map, in intensity units); "
+            "trained by the Laplace negative log-likelihood instead of `loss`."
+        ),
+    )
 
     @field_validator("kernel_size")
     @classmethod
