@@ -165,7 +165,8 @@ def predict(
     overlap: int | None = None,
     batch_size: int | None = None,
     progress: bool = False,
-) -> np.ndarray | Path:
+    uncertainty: str | Path | bool | None = None,
+) -> np.ndarray | Path | tuple:
     """Apply a model to an image (file, array or :class:`~microsight.io.Image`).
 
     Parameters
@@ -183,11 +184,16 @@ def predict(
         Tiling of the prediction (tile edge in pixels, overlap, tiles per pass).
     progress : bool
         Show a progress bar.
+    uncertainty : str, Path or bool, optional
+        For models trained with ``probabilistic: true``: also compute the
+        per-pixel uncertainty (Laplace scale, intensity units); a path writes it
+        to that file, ``True`` returns it.
 
     Returns
     -------
     numpy.ndarray or Path
-        The prediction in the input's axes, or the path written.
+        The prediction in the input's axes, or the path written; with
+        ``uncertainty``, the pair ``(prediction, uncertainty)``.
     """
     model = _as_model(model)
     if isinstance(image, np.ndarray):
@@ -201,7 +207,8 @@ def predict(
     elif not isinstance(image, Image):
         image = read_image(image, axes=axes)
     settings = _tile_settings(model, tile, overlap, batch_size)
-    return predict_image(model, image, out, settings=settings, progress=progress)
+    return predict_image(model, image, out, settings=settings, progress=progress,
+                         uncertainty=uncertainty)
 
 
 def evaluate(

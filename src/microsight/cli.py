@@ -112,12 +112,15 @@ def predict(
     tile: Annotated[int | None, typer.Option(help="Tile edge in pixels.")] = None,
     overlap: Annotated[int | None, typer.Option(help="Tile overlap in pixels.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Tiles per forward pass.")] = None,
+    uncertainty: Annotated[Path | None, typer.Option(
+        help="Also write the per-pixel uncertainty here (probabilistic models).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Apply a model to an image of any size (tiled, streamed for OME-Zarr)."""
-    path = api.predict(model, image, out=out, axes=axes, tile=tile, overlap=overlap,
-                       batch_size=batch_size, progress=progress)
-    console.print(f"wrote {path}")
+    written = api.predict(model, image, out=out, axes=axes, tile=tile, overlap=overlap,
+                          batch_size=batch_size, progress=progress, uncertainty=uncertainty)
+    for path in written if isinstance(written, tuple) else (written,):
+        console.print(f"wrote {path}")
 
 
 @app.command()

@@ -40,6 +40,11 @@ class Normalizer:
         low, scale = self._params(y.ndim)
         return (np.asarray(y, np.float32) * scale + low).astype(np.float32, copy=False)
 
+    def invert_spread(self, y: np.ndarray) -> np.ndarray:
+        """Map a normalized spread (e.g. an uncertainty scale) back: no offset, only gain."""
+        _, scale = self._params(y.ndim)
+        return (np.asarray(y, np.float32) * scale).astype(np.float32, copy=False)
+
     def to_dict(self) -> dict[str, list[float]]:
         """Plain-JSON form for the model bundle."""
         return {"low": [float(v) for v in self.low], "high": [float(v) for v in self.high]}

@@ -84,6 +84,7 @@ def load_items(
     *,
     ndim: int,
     axes: str | None = None,
+    target_scale: int = 1,
 ) -> tuple[list[np.ndarray], list[np.ndarray] | None, dict]:
     """Read training inputs (and targets) as channels-first float32 items.
 
@@ -95,6 +96,9 @@ def load_items(
         Spatial dimensions of the model (2 or 3).
     axes : str, optional
         Axes override for every file.
+    target_scale : int
+        Targets are this many times larger than inputs along Y and X
+        (super-resolution); 1 otherwise.
 
     Returns
     -------
@@ -121,7 +125,8 @@ def load_items(
     for im, tg in _pair_images(in_images, tg_images):
         names += _item_names(im, ndim)
         xs, ys = _items(im, ndim), _items(tg, ndim)
-        if len(xs) != len(ys) or xs[0].shape[1:] != ys[0].shape[1:]:
+        want = xs[0].shape[1:-2] + tuple(n * target_scale for n in xs[0].shape[-2:])
+        if len(xs) != len(ys) or ys[0].shape[1:] != want:
             raise MicrosightError(
                 f"{im.path.name if im.path else 'input'} has shape {im.shape} ({im.axes}) but "
                 f"its target has shape {tg.shape} ({tg.axes}); input and target must match"

@@ -95,10 +95,12 @@ def evaluate_model(
     """
     cls = get_method(model.method).module_class
     metrics = get_method(model.method).metrics
-    inputs, targets, summary = load_items(input_path, target_path, ndim=model.ndim, axes=axes)
+    scale = int(getattr(model.module, "output_scale", 1))
+    inputs, targets, summary = load_items(input_path, target_path, ndim=model.ndim, axes=axes,
+                                          target_scale=scale)
     names = summary["item_names"]
     rows, panels = [], []
-    baselines = cls.baselines()
+    baselines = cls.baselines(model.config)
     for name, x, y in zip(names, inputs, targets, strict=True):
         pred = predict_item(model, x, settings)
         rows.append({"image": name, "source": "network", **cls.score(pred, y)})

@@ -81,8 +81,13 @@ class MicrosightModule(L.LightningModule):
             self.sampler.reseed(self.current_epoch)
         self._train_loss_sum, self._train_loss_n = 0.0, 0
 
+    def prepare_batch(self, x: torch.Tensor, y: torch.Tensor | None
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Turn a sampled (or validation) batch into network input and target."""
+        return x, y
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = self.sampler.sample()
+        x, y = self.prepare_batch(*self.sampler.sample())
         loss = self.loss(self(x), y)
         self._train_loss_sum += float(loss.detach())
         self._train_loss_n += 1
@@ -103,7 +108,7 @@ class MicrosightModule(L.LightningModule):
         return output
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
+        x, y = self.prepare_batch(*batch)
         out = self(x)
         n = y.numel()
         self._val["loss"] += float(self.loss(out, y)) * n

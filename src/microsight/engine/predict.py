@@ -6,6 +6,12 @@ for 2D, Z for 3D): a band's rows are written out as soon as no later tile
 can touch them. Memory therefore grows with the tile size times one image
 row of tiles, never with the image: an 8192 x 8192 image streamed from and
 to OME-Zarr is never held whole.
+
+A module may produce outputs larger than its inputs (super-resolution): its
+``output_scale`` attribute (default 1) is the integer factor between output
+and input pixels along every spatial axis. Input tiles are cut as usual;
+output regions, blending weights and the band bookkeeping are in output
+coordinates (``output_scale`` times the input coordinates).
 """
 
 from __future__ import annotations
@@ -27,11 +33,25 @@ WriteFn = Callable[[tuple[slice, ...], np.ndarray], None]
 
 @dataclass
 class TileSettings:
-    """Tile size and overlap per spatial axis, and tiles per forward pass."""
+    """Tile size and overlap per spatial axis, and tiles per forward pass.
+
+    Sizes are input pixels. With ``output_sized`` (set by :meth:`default` when
+    no tile size is asked for), they are meant as *output* pixels instead: a
+    module with ``output_scale`` k gets input tiles and overlaps k times
+    smaller, so its output tiles, and memory, stay those of the default.
+    """
 
     tile: tuple[int, ...]
     overlap: tuple[int, ...]
     batch_size: int = 1
+    output_sized: bool = False
+
+    def for_scale(self, scale: int) -> TileSettings:
+        """Input-pixel settings for a module whose outputs are ``scale`` times larger."""
+        if not self.output_sized or scale == 1:
+            return self
+        return TileSettings(tuple(max(t // scale, 8) for t in self.tile),
+                            tuple(o // scale for o in self.overlap), self.batch_size)
 
     @classmethod
     def default(cls, ndim: int, tile: int | None = None, overlap: int | None = None,
@@ -44,7 +64,8 @@ class TileSettings:
         overlaps = (o, o) if ndim == 2 else (oz, o, o)
         # One tile per pass on CPU keeps activations (the bulk of memory) small at no
         # cost in speed; a GPU needs several tiles per pass to be busy.
-        return cls(sizes, overlaps, batch_size or (8 if torch.cuda.is_available() else 1))
+        return cls(sizes, overlaps, batch_size or (8 if torch.cuda.is_available() else 1),
+                   output_sized=tile is None)
 
 
 def _pad(block: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -71,10 +92,15 @@ class TiledPredictor:
 
     def __init__(self, module, settings: TileSettings, device: torch.device | None = None):
         self.module = module
-        self.settings = settings
+        self.scale = output_scale(module)
+        self.settings = settings.for_scale(self.scale)
         self.device = device or next(module.parameters()).device
         self.divisor = module.divisor
-        self.out_channels = module.out_channels
+
+    @property
+    def out_channels(self) -> int:
+        """Outputs, then per-pixel uncertainties when the module is asked for them."""
+        return getattr(self.module, "prediction_channels", self.module.out_channels)
 
     def _forward(self, tiles: list[np.ndarray]) -> np.ndarray:
         x = torch.from_numpy(np.stack(tiles)).to(self.device)
@@ -104,7 +130,9 @@ class TiledPredictor:
         read : callable
             ``read(region) -> (C, *region_shape)`` normalized float32 input.
         write : callable
-            ``write(region, block)`` receives finished ``(C_out, ...)`` output blocks.
+            ``write(region, block)`` receives finished ``(C_out, ...)`` output blocks;
+            ``region`` is in output coordinates (input coordinates times
+            ``output_scale``).
         advance : callable, optional
             Called with the number of tiles done (for progress bars).
         """
@@ -113,10 +141,14 @@ class TiledPredictor:
                                                        strict=True))
         padded = pad_to_multiple(sizes, self.divisor)
         starts = [tile_starts(s, t, o) for s, t, o in zip(shape, sizes, overlaps, strict=True)]
-        weight = blend_weights(sizes, overlaps)[None]
-        rest = shape[1:]
-        acc = np.zeros((self.out_channels, sizes[0], *rest), np.float32)
-        wsum = np.zeros((1, sizes[0], *rest), np.float32)
+        # From here on, sizes and positions are in output pixels (``k`` = scale).
+        k = self.scale
+        out_sizes = tuple(t * k for t in sizes)
+        weight = blend_weights(out_sizes, tuple(o * k for o in overlaps))[None]
+        rest = tuple(r * k for r in shape[1:])
+        acc = np.zeros((self.out_channels, out_sizes[0], *rest), np.float32)
+        wsum = np.zeros((1, out_sizes[0], *rest), np.float32)
+        crop = (slice(None),) + tuple(slice(0, t) for t in out_sizes)
         for band, s0 in enumerate(starts[0]):
             regions = [(slice(s0, s0 + sizes[0]),) + tuple(
                 slice(a, a + t) for a, t in zip(other, sizes[1:], strict=True))
@@ -124,19 +156,31 @@ class TiledPredictor:
             for i in range(0, len(regions), self.settings.batch_size):
                 chunk = regions[i:i + self.settings.batch_size]
                 out = self._forward([_pad(read(r), padded) for r in chunk])
+                if k != 1 and out.shape[2:] != tuple(p * k for p in padded):
+                    raise RuntimeError(
+                        f"the network turned tiles of {padded} into {out.shape[2:]}; "
+                        f"expected {k} times the tile (output_scale {k})")
                 for region, pred in zip(chunk, out, strict=True):
-                    crop = (slice(None),) + tuple(slice(0, t) for t in sizes)
-                    local = (slice(None), slice(0, sizes[0])) + region[1:]
+                    local = (slice(None), slice(0, out_sizes[0])) + tuple(
+                        slice(r.start * k, r.stop * k) for r in region[1:])
                     acc[local] += pred[crop] * weight
                     wsum[local] += weight
                 if advance is not None:
                     advance(len(chunk))
             nxt = starts[0][band + 1] if band + 1 < len(starts[0]) else s0 + sizes[0]
-            done = nxt - s0
-            write((slice(s0, nxt),) + tuple(slice(0, r) for r in rest),
+            done = (nxt - s0) * k
+            write((slice(s0 * k, nxt * k),) + tuple(slice(0, r) for r in rest),
                   acc[:, :done] / wsum[:, :done])
             acc = np.concatenate([acc[:, done:], np.zeros_like(acc[:, :done])], axis=1)
             wsum = np.concatenate([wsum[:, done:], np.zeros_like(wsum[:, :done])], axis=1)
+
+
+def output_scale(module) -> int:
+    """Output pixels per input pixel along each spatial axis (``module.output_scale``, 1)."""
+    scale = getattr(module, "output_scale", 1)
+    if int(scale) != scale or scale < 1:
+        raise ValueError(f"output_scale must be a positive integer, got {scale}")
+    return int(scale)
 
 
 def input_normalizer(normalization: dict, sample: Callable[[], np.ndarray]) -> Normalizer:

@@ -107,7 +107,7 @@ class RestorationMixin:
         return {k: float(np.mean([m[k] for m in per_channel])) for k in per_channel[0]}
 
     @staticmethod
-    def baselines() -> dict[str, Baseline]:
+    def baselines(config: Configuration) -> dict[str, Baseline]:
         """Classical methods every report compares the network with."""
         return {
             "input (no restoration)": lambda x: x,

@@ -70,6 +70,11 @@ class PatchSampler:
         Augmentations of the spatial plane (YX; Z flips too for 3D).
     intensity_jitter : float
         Random gain ``1 +/- j`` applied to input and target together.
+    seed : int
+        Seed of the patch draws (re-seeded per epoch by :meth:`reseed`).
+    align : int
+        Patch corners are rounded down to multiples of this (e.g. the factor of a
+        super-resolution method whose inputs are stored on the target grid).
     """
 
     def __init__(
@@ -84,12 +89,14 @@ class PatchSampler:
         rotations: bool = True,
         intensity_jitter: float = 0.0,
         seed: int = 0,
+        align: int = 1,
     ):
         self.patch = tuple(int(p) for p in patch_size)
         self.batch_size = int(batch_size)
         self.fg_fraction = float(foreground_fraction)
         self.jitter = float(intensity_jitter)
         self.seed = int(seed)
+        self.align = int(align)
         ndim = len(self.patch)
         shapes = np.array([x.shape[1:] for x in inputs], np.int64)
         strides = np.stack([np.cumprod((list(s[1:]) + [1])[::-1])[::-1] for s in shapes])
@@ -148,6 +155,8 @@ class PatchSampler:
             use_fg = self._rand(b) < self.fg_fraction
             image = torch.where(use_fg, self.fg_image[pick], image)
             start = torch.where(use_fg[:, None], self.fg_start[pick], start)
+        if self.align > 1:
+            start = start - start % self.align
         return image, start
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -1,0 +1,165 @@
+"""Isotropic CARE (Weigert et al., MICCAI 2017 / Nature Methods 2018).
+
+Training: the lateral planes of the input stacks become pairs (plane
+degraded along its last axis like the axial direction, plane) with
+:func:`microsight.data.degrade.make_iso_pairs`; the engine's split and
+normalization are reused unchanged. Prediction (:meth:`CareIsoModule.predict_item`,
+called by ``engine/inference.py`` instead of plain tiling): interpolate the
+stack along Z by the anisotropy factor, restore every XZ and every YZ slice
+with the 2D network (Z as the slice's last axis, the degraded axis in
+training) and average the two results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from microsight.config import Configuration, register_method
+from microsight.data.degrade import make_iso_pairs, resample_axis
+from microsight.data.normalization import subsample
+from microsight.data.pairs import TrainingSet, load_items, split_items
+from microsight.engine.module import MicrosightModule
+from microsight.engine.predict import (
+    TiledPredictor,
+    TileSettings,
+    input_normalizer,
+    output_normalizer,
+)
+from microsight.engine.restoration import RestorationMixin
+from microsight.engine.training import normalize_set
+from microsight.errors import MicrosightError
+from microsight.methods.care_iso.config import CareIsoConfig
+from microsight.nn import UNet
+
+MAX_ANISOTROPY = 50.0
+
+
+def _anisotropy_from(pixel_sizes: dict[str, float], source: str | Path) -> float:
+    lateral = pixel_sizes.get("X", pixel_sizes.get("Y"))
+    if "Z" not in pixel_sizes or lateral is None:
+        raise MicrosightError(
+            f"{source}: the Z and XY pixel sizes are not in the file metadata; set "
+            "method.anisotropy (Z step / XY pixel size) in the config")
+    a = round(float(pixel_sizes["Z"]) / float(lateral), 6)
+    if not 1 < a <= MAX_ANISOTROPY:
+        raise MicrosightError(
+            f"{source}: Z step {pixel_sizes['Z']:g} um over XY pixel {lateral:g} um gives an "
+            f"anisotropy of {a:.3g}; care-iso needs a Z step 1-{MAX_ANISOTROPY:g} times the XY "
+            "pixel (set method.anisotropy if the metadata are wrong)")
+    return a
+
+
+def _predict_plane(predictor: TiledPredictor, plane: np.ndarray) -> np.ndarray:
+    out = np.zeros((predictor.out_channels, *plane.shape[1:]), np.float32)
+
+    def write(region, block):
+        out[(slice(None),) + region] = block
+
+    predictor.run(plane.shape[1:], lambda r: plane[(slice(None),) + r], write)
+    return out
+
+
+@register_method(
+    "care-iso",
+    summary="isotropic restoration of anisotropic ZYX stacks (2D network, XZ/YZ slices)",
+    family="restoration",
+    config=CareIsoConfig,
+    metrics=("psnr", "ssim", "nrmse"),
+)
+class CareIsoModule(RestorationMixin, MicrosightModule):
+    """2D U-Net that undoes axial blur and subsampling in XZ / YZ slices."""
+
+    needs_target = False
+
+    def build_network(self, config: Configuration, in_channels: int, out_channels: int
+                      ) -> nn.Module:
+        m: CareIsoConfig = config.method
+        return UNet(2, in_channels, out_channels, depth=m.depth, base_channels=m.base_channels,
+                    kernel_size=m.kernel_size, batch_norm=m.batch_norm,
+                    residual=m.residual and in_channels == out_channels)
+
+    def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.config.method.loss == "l1":
+            return nn.functional.l1_loss(prediction.float(), target.float())
+        return nn.functional.mse_loss(prediction.float(), target.float())
+
+    @classmethod
+    def prepare_training(cls, config: Configuration, input_path: str | Path,
+                         target_path: str | Path | None, axes: str | None = None
+                         ) -> tuple[TrainingSet, dict[str, Any]]:
+        """Pairs from the lateral planes of the stacks; split and normalize as usual.
+
+        Records the anisotropy in ``config.method`` (so the bundle keeps it) and
+        switches 90-degree rotations off (they would turn the degraded axis).
+        """
+        m: CareIsoConfig = config.method
+        if target_path is not None:
+            raise MicrosightError(
+                "care-iso makes its training pairs from the input stacks themselves: pass "
+                "only --input (anisotropic ZYX stacks), no --target")
+        stacks, _, summary = load_items(input_path, None, ndim=m.item_ndim,
+                                        axes=axes or config.data.axes)
+        a = m.anisotropy or _anisotropy_from(summary.get("pixel_sizes_um") or {}, input_path)
+        m.anisotropy = a
+        config.data.rotations = False
+        sigma = m.psf_sigma(a)
+        inputs: list[np.ndarray] = []
+        targets: list[np.ndarray] = []
+        for stack in stacks:
+            xs, ys = make_iso_pairs(stack, a, sigma, transpose=m.transposed_planes,
+                                    order=m.order)
+            inputs += xs
+            targets += ys
+        data = split_items(inputs, targets, val_fraction=config.data.val_fraction,
+                           patch_size=config.data.patch_size, seed=config.training.seed)
+        data.summary = {**summary, **data.summary, "anisotropy": a, "psf_sigma_z": sigma,
+                        "training_planes": len(inputs)}
+        return data, normalize_set(data, config)
+
+    @classmethod
+    def predict_item(cls, model: Any, item: np.ndarray, settings: TileSettings | None = None
+                     ) -> np.ndarray:
+        """Restore one ``(C, Z, Y, X)`` stack to ``(C_out, round(Z * anisotropy), Y, X)``.
+
+        Parameters
+        ----------
+        model : Model
+            Loaded care-iso model.
+        item : numpy.ndarray
+            Channels-first stack in the input's intensity scale.
+        settings : TileSettings, optional
+            Tiling of the 2D slices.
+
+        Returns
+        -------
+        numpy.ndarray
+            Float32 isotropic stack in the output intensity scale.
+        """
+        m: CareIsoConfig = model.config.method
+        if m.anisotropy is None:
+            raise MicrosightError("this care-iso model has no anisotropy in its config; "
+                                  "set method.anisotropy in its config.yaml")
+        if item.ndim != 4:
+            raise MicrosightError(f"care-iso predicts ZYX stacks; got an item of shape "
+                                  f"{item.shape[1:]}")
+        settings = settings or TileSettings.default(2)
+        c_out = model.module.out_channels
+        x_norm = input_normalizer(model.normalization, lambda: subsample(item))
+        y_norm = output_normalizer(model.normalization, x_norm, c_out)
+        _, z, ny, nx = item.shape
+        vol = resample_axis(x_norm.apply(item), 1, max(1, round(z * m.anisotropy)), m.order)
+        predictor = TiledPredictor(model.module, settings)
+        out = np.zeros((c_out, vol.shape[1], ny, nx), np.float32)
+        for y in range(ny):  # XZ slices as (C, X, Z): Z last, like the degraded axis
+            plane = np.ascontiguousarray(vol[:, :, y, :].transpose(0, 2, 1))
+            out[:, :, y, :] += _predict_plane(predictor, plane).transpose(0, 2, 1)
+        for x in range(nx):  # YZ slices as (C, Y, Z)
+            plane = np.ascontiguousarray(vol[:, :, :, x].transpose(0, 2, 1))
+            out[:, :, :, x] += _predict_plane(predictor, plane).transpose(0, 2, 1)
+        out *= 0.5
+        return y_norm.invert(out)
