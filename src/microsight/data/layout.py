@@ -45,11 +45,6 @@ def loop_axes(axes: str, ndim: int, name: str = "image") -> str:
     return "".join(a for a in axes if a in "ST")
 
 
-def channel_count(axes: str, shape: tuple[int, ...]) -> int:
-    """Number of channels (1 when there is no C axis)."""
-    return axis_sizes(axes, shape).get("C", 1)
-
-
 def item_indices(axes: str, shape: tuple[int, ...], ndim: int, name: str = "image"
                  ) -> list[dict[str, int]]:
     """Every combination of loop-axis indices, e.g. ``[{'T': 0}, {'T': 1}]``."""

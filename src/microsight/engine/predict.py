@@ -17,7 +17,7 @@ coordinates (``output_scale`` times the input coordinates).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
 
@@ -199,9 +199,3 @@ def output_normalizer(normalization: dict, input_norm: Normalizer, out_channels:
     if len(input_norm.low) == out_channels:
         return input_norm
     return Normalizer([input_norm.low[0]] * out_channels, [input_norm.high[0]] * out_channels)
-
-
-def iter_regions(shape: tuple[int, ...], block: int) -> Iterator[tuple[slice, ...]]:
-    """Regions of at most ``block`` pixels per axis covering ``shape`` (for streaming copies)."""
-    for start in product(*[range(0, s, block) for s in shape]):
-        yield tuple(slice(a, min(a + block, s)) for a, s in zip(start, shape, strict=True))
