@@ -207,6 +207,10 @@ def predict(
     elif not isinstance(image, Image):
         image = read_image(image, axes=axes)
     settings = _tile_settings(model, tile, overlap, batch_size)
+    own = getattr(type(model.module), "predict_image", None)
+    if own is not None:
+        # Methods whose output is not an image (points, classes, tables) predict their way.
+        return own(model, image, out, settings=settings, progress=progress)
     return predict_image(model, image, out, settings=settings, progress=progress,
                          uncertainty=uncertainty)
 
@@ -242,6 +246,9 @@ def evaluate(
     """
     model = _as_model(model)
     settings = _tile_settings(model, tile, None, None)
+    own = getattr(type(model.module), "evaluate_model", None)
+    if own is not None:
+        return own(model, input, target, axes=axes, report=report, settings=settings)
     return evaluate_model(model, input, target, axes=axes, report=report, settings=settings)
 
 
