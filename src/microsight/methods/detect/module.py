@@ -1,0 +1,364 @@
+"""Point detection: a U-Net predicts a Gaussian centre heat-map per class.
+
+Training targets are drawn from point annotations (CSV tables ``y,x[,class]``)
+or from the centroids of label images. Prediction runs the network tile by
+tile, extracts heat-map peaks (threshold, minimum distance, cross-class
+non-maximum suppression) and returns or writes a table ``y,x,class,score``.
+Evaluation matches points to the ground truth within a distance tolerance
+(Hungarian matching) against a Laplacian-of-Gaussian blob detector.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from microsight.config import Configuration, config_to_yaml, register_method
+from microsight.data.layout import item_indices, read_item
+from microsight.data.normalization import fit_normalizer, subsample
+from microsight.data.pairs import TrainingSet, load_items, split_items
+from microsight.data.points import (
+    coords,
+    find_peaks,
+    heatmap,
+    label_centroids,
+    make_points,
+    read_points,
+    write_points,
+)
+from microsight.engine.bundle import Model
+from microsight.engine.evaluate import Evaluation, summarize
+from microsight.engine.module import MicrosightModule
+from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
+from microsight.errors import MicrosightError
+from microsight.io import Image
+from microsight.io.labels import read_labels
+from microsight.io.readers import list_images
+from microsight.methods.detect.config import DetectConfig
+from microsight.metrics.detection import detection_scores, pooled_scores
+from microsight.nn import UNet
+
+METRICS = ("precision", "recall", "f1")
+MAX_PANELS = 3
+_DOUBLE = (".ome.tiff", ".ome.tif", ".ome.zarr")
+
+
+def file_stem(name: str) -> str:
+    """File name without its extension (``a.ome.tif`` -> ``a``)."""
+    low = name.lower()
+    for suffix in _DOUBLE:
+        if low.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def target_file(target: str | Path, image_name: str, n_inputs: int) -> Path:
+    """The annotation of ``image_name``: a CSV or label image of the same stem."""
+    target = Path(target)
+    if target.is_file():
+        if n_inputs != 1:
+            raise MicrosightError(
+                f"{target.name} is one file but there are {n_inputs} input images; give a "
+                "folder of targets named like the inputs")
+        return target
+    if not target.is_dir():
+        raise MicrosightError(f"target {target} not found")
+    stem = file_stem(image_name)
+    csv_file = target / f"{stem}.csv"
+    if csv_file.is_file():
+        return csv_file
+    if (target / image_name).exists():
+        return target / image_name
+    try:
+        same = [p for p in list_images(target) if file_stem(p.name) == stem]
+    except MicrosightError:
+        same = []
+    if not same:
+        raise MicrosightError(
+            f"{image_name} has no target in {target}: expected {stem}.csv (points y,x[,class]) "
+            "or a label image with the same name")
+    return same[0]
+
+
+def target_points(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Point table of one annotation file (CSV table or label image)."""
+    if path.suffix.lower() == ".csv":
+        points = read_points(path)
+        inside = ((points["y"] >= -0.5) & (points["y"] < shape[0] - 0.5)
+                  & (points["x"] >= -0.5) & (points["x"] < shape[1] - 0.5))
+        if not inside.all():
+            raise MicrosightError(
+                f"{path.name}: {int((~inside).sum())} point(s) lie outside the "
+                f"{shape[0]}x{shape[1]} image; are y and x swapped?")
+        return points
+    labels = read_labels(path)
+    if labels.shape != tuple(shape):
+        raise MicrosightError(
+            f"{path.name} has shape {labels.shape} but its image is {tuple(shape)}; label "
+            "images must match their images")
+    return label_centroids(labels)
+
+
+def load_detection_data(input_path: str | Path, target_path: str | Path,
+                        axes: str | None = None
+                        ) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
+    """Read inputs as ``(C, Y, X)`` items and their point tables."""
+    inputs, _, summary = load_items(input_path, None, ndim=2, axes=axes)
+    names = summary["item_names"]
+    if len(names) != summary["files"]:
+        raise MicrosightError(
+            "point detection needs one YX (or CYX) plane per input file; split stacks "
+            "into single planes first")
+    points = [target_points(target_file(target_path, n, len(names)), x.shape[1:])
+              for n, x in zip(names, inputs, strict=True)]
+    summary["target"] = str(target_path)
+    summary["points"] = int(sum(len(p) for p in points))
+    return inputs, points, summary
+
+
+def log_points(item: np.ndarray, *, threshold: float = 0.05, min_sigma: float = 2.0,
+               max_sigma: float = 8.0, num_sigma: int = 7) -> np.ndarray:
+    """Laplacian-of-Gaussian blob detector (``skimage.feature.blob_log``) as points.
+
+    The channels are averaged and the image is scaled by its own 1 / 99.8
+    percentiles, so ``threshold`` is in units of the image's dynamic range.
+    """
+    from skimage.feature import blob_log
+
+    img = np.asarray(item, np.float32)
+    img = img.mean(axis=0) if img.ndim == 3 else img
+    lo, hi = np.percentile(img, (1, 99.8))
+    img = np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1)
+    blobs = blob_log(img, min_sigma=min_sigma, max_sigma=max_sigma, num_sigma=num_sigma,
+                     threshold=threshold, overlap=0.5, exclude_border=False)
+    if len(blobs) == 0:
+        return make_points(np.zeros((0, 2)))
+    return make_points(blobs[:, :2])
+
+
+@register_method(
+    "detect",
+    summary="point detection (cells, nuclei, spots) from centre heat-maps; CSV of points",
+    family="detection",
+    config=DetectConfig,
+    metrics=METRICS,
+)
+class DetectModule(MicrosightModule):
+    """U-Net from an image to one centre heat-map (logits) per class."""
+
+    report_family = "detection"
+
+    def build_network(self, config: Configuration, in_channels: int, out_channels: int
+                      ) -> nn.Module:
+        m: DetectConfig = config.method
+        net = UNet(2, in_channels, out_channels, depth=m.depth, base_channels=m.base_channels,
+                   kernel_size=3, batch_norm=m.batch_norm, residual=False)
+        # Start near "no object anywhere" (sigmoid(-4) ~ 0.02): stable early training.
+        nn.init.constant_(net.head.bias, -4.0)
+        return net
+
+    def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        target = target.float()
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            prediction.float(), target, reduction="none")
+        weight = 1 + self.config.method.pos_weight * target
+        return torch.mean(weight * bce)
+
+    def point_estimate(self, output: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(output.float())
+
+    # --- training data --------------------------------------------------------------
+    @classmethod
+    def prepare_training(cls, config: Configuration, input_path: str | Path,
+                         target_path: str | Path | None, axes: str | None = None
+                         ) -> tuple[TrainingSet, dict[str, Any]]:
+        """Images and heat-map targets (from points or label centroids), inputs normalized.
+
+        Heat-maps are not percentile-normalized: they already lie in [0, 1], and the
+        bundle stores the identity as the 'target' normalization.
+        """
+        if target_path is None:
+            raise MicrosightError(
+                "method detect learns from annotations: pass --target with label images or "
+                "CSV point tables (y,x[,class]) named like the images")
+        m: DetectConfig = config.method
+        inputs, points, summary = load_detection_data(input_path, target_path,
+                                                      axes or config.data.axes)
+        n_classes = 1 + max([int(p["class"].max()) for p in points if len(p)] + [0])
+        targets = [heatmap(p, x.shape[1:], n_classes, m.sigma)
+                   for p, x in zip(points, inputs, strict=True)]
+        summary["classes"] = n_classes
+        data = split_items(inputs, targets, val_fraction=config.data.val_fraction,
+                           patch_size=config.data.patch_size, seed=config.training.seed)
+        data.summary = {**summary, **data.summary}
+        return data, cls.normalize(data, config, n_classes)
+
+    @staticmethod
+    def normalize(data: TrainingSet, config: Configuration, n_classes: int) -> dict[str, Any]:
+        """Percentile-normalize the inputs of ``data`` in place (never the heat-maps).
+
+        Returns the bundle's normalization parameters, with the identity as 'target'.
+        """
+        norm = config.data.normalization
+        identity = {"low": [0.0] * n_classes, "high": [1.0] * n_classes}
+        if norm.mode == "per_image":
+            def each(items: list[np.ndarray]) -> list[np.ndarray]:
+                return [fit_normalizer([x], p_low=norm.p_low, p_high=norm.p_high).apply(x)
+                        for x in items]
+
+            data.train_inputs, data.val_inputs = each(data.train_inputs), each(data.val_inputs)
+            return {"mode": "per_image", "p_low": norm.p_low, "p_high": norm.p_high,
+                    "target": identity}
+        x_norm = fit_normalizer(data.train_inputs, p_low=norm.p_low, p_high=norm.p_high)
+        data.train_inputs = [x_norm.apply(x) for x in data.train_inputs]
+        data.val_inputs = [x_norm.apply(x) for x in data.val_inputs]
+        return {"mode": "dataset", "p_low": norm.p_low, "p_high": norm.p_high,
+                "input": x_norm.to_dict(), "target": identity}
+
+    # --- prediction -----------------------------------------------------------------
+    @classmethod
+    def predict_heatmap(cls, model: Model, item: np.ndarray,
+                        settings: TileSettings | None = None) -> np.ndarray:
+        """Heat-map ``(classes, Y, X)`` in [0, 1] of one ``(C, Y, X)`` item (raw intensities)."""
+        settings = settings or TileSettings.default(2)
+        x_norm = input_normalizer(model.normalization, lambda: subsample(item))
+        normalized = x_norm.apply(item)
+        out = np.zeros((model.module.out_channels, *item.shape[1:]), np.float32)
+
+        def write(region: tuple[slice, ...], block: np.ndarray) -> None:
+            out[(slice(None),) + region] = block
+
+        TiledPredictor(model.module, settings).run(
+            item.shape[1:], lambda r: normalized[(slice(None),) + r], write)
+        return out
+
+    @classmethod
+    def detect_item(cls, model: Model, item: np.ndarray,
+                    settings: TileSettings | None = None) -> np.ndarray:
+        """Point table of one item: heat-map peaks above the threshold, suppressed."""
+        m: DetectConfig = model.config.method
+        heat = cls.predict_heatmap(model, item, settings)
+        return find_peaks(heat, threshold=m.threshold, min_distance=m.min_distance)
+
+    @classmethod
+    def predict_image(cls, model: Model, image: Image, out: str | Path | None = None, *,
+                      settings: TileSettings | None = None, progress: bool = False
+                      ) -> np.ndarray | list[np.ndarray] | Path:
+        """Detect points in every YX plane of an image.
+
+        Returns
+        -------
+        numpy.ndarray, list or Path
+            The point table (structured array ``y, x, class, score``) of a single
+            plane, a list of tables for a stack, or the CSV written to ``out``
+            (an ``item`` column numbers the planes of a stack).
+        """
+        if out is not None and Path(out).suffix.lower() != ".csv":
+            raise MicrosightError(
+                f"point detection writes a table of points: give an output ending in .csv, "
+                f"not {Path(out).name}")
+        name = image.path.name if image.path else "image"
+        tables = []
+        for index in item_indices(image.axes, image.shape, 2, name):
+            item = read_item(image.data, image.axes, 2, index)
+            if not np.isfinite(item).all():
+                raise MicrosightError(
+                    f"{name} contains NaN or infinite values; replace them (e.g. with 0) "
+                    "before predicting")
+            tables.append(cls.detect_item(model, item, settings))
+        if out is None:
+            return tables[0] if len(tables) == 1 else tables
+        points = np.concatenate(tables) if tables else make_points(np.zeros((0, 2)))
+        item_col = None if len(tables) == 1 else np.concatenate(
+            [np.full(len(t), i) for i, t in enumerate(tables)])
+        return write_points(out, points, item=item_col)
+
+    # --- evaluation -----------------------------------------------------------------
+    @classmethod
+    def baselines(cls, config: Configuration) -> dict[str, Any]:
+        """The classical detector the report compares with."""
+        m: DetectConfig = config.method
+        label = (f"LoG blobs (sigma {m.log_min_sigma:g}-{m.log_max_sigma:g}, "
+                 f"threshold {m.log_threshold:g})")
+        return {label: lambda x: log_points(x, threshold=m.log_threshold,
+                                            min_sigma=m.log_min_sigma,
+                                            max_sigma=m.log_max_sigma)}
+
+    @classmethod
+    def evaluate_model(cls, model: Model, input: str | Path, target: str | Path, *,
+                       axes: str | None = None, report: str | Path | None = None,
+                       settings: TileSettings | None = None) -> Evaluation:
+        """Precision, recall and F1 at ``method.tolerance`` pixels, network and LoG baseline.
+
+        Rows are per image and source; the summary holds the mean over images (with
+        a bootstrap interval) and the pooled (micro-averaged) scores.
+        """
+        m: DetectConfig = model.config.method
+        inputs, truths, summary = load_detection_data(input, target, axes)
+        detectors = {"network": lambda x: cls.detect_item(model, x, settings),
+                     **cls.baselines(model.config)}
+        rows, panels = [], []
+        for name, x, truth in zip(summary["item_names"], inputs, truths, strict=True):
+            for source, fn in detectors.items():
+                pts = fn(x)
+                s = detection_scores(coords(pts), coords(truth), m.tolerance,
+                                     pred_classes=pts["class"], true_classes=truth["class"])
+                row = {"image": name, "source": source,
+                       **{k: v for k, v in s.items() if k != "per_class"}}
+                if len(s["per_class"]) > 1:
+                    row.update({f"f1 class {c}": v["f1"] for c, v in s["per_class"].items()})
+                rows.append(row)
+                if source == "network" and len(panels) < MAX_PANELS:
+                    panels.append((name, x, pts, truth))
+        result = Evaluation(rows, summarize(rows, METRICS))
+        for row in result.summary:
+            pooled = pooled_scores([r for r in rows if r["source"] == row["source"]])
+            row.update({f"pooled {k}": pooled[k] for k in METRICS})
+        if report is not None:
+            result.report_path = cls.write_report(model, result, summary, panels, report)
+        return result
+
+    @classmethod
+    def write_report(cls, model: Model, result: Evaluation, data_summary: dict[str, Any],
+                     panels: list, path: str | Path) -> Path:
+        """HTML report: metrics, example images with points, history, configuration."""
+        from microsight.qc import Report
+
+        m: DetectConfig = model.config.method
+        rep = Report(f"{model.config.name}: evaluation",
+                     subtitle="method detect (point detection)")
+        rep.add_table("Test metrics (mean over images)", result.summary,
+                      note=f"One-to-one (Hungarian) matching within {m.tolerance:g} pixels; "
+                           "'pooled' sums true/false positives over all images.")
+        rep.add_key_values("Test data", {k: v for k, v in data_summary.items()
+                                         if k != "item_names"})
+        for name, x, pts, truth in panels:
+            rep.add_figure(f"Example: {name}", points_figure(x, pts, truth),
+                           caption="green circles: ground truth; red crosses: network")
+        rep.add_table("Per-image metrics", result.rows)
+        if model.history:
+            rep.add_history("Training history", model.history)
+        rep.add_key_values("Training", {k: v for k, v in model.qc.items() if k != "data"})
+        rep.add_code("Configuration", config_to_yaml(model.config))
+        return rep.write(path)
+
+
+def points_figure(item: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> Any:
+    """Matplotlib figure of an image with true (circles) and predicted (crosses) points."""
+    from matplotlib.figure import Figure
+
+    img = np.asarray(item, np.float32).mean(axis=0)
+    lo, hi = np.percentile(img, (1, 99.8))
+    fig = Figure(figsize=(6, 6 * img.shape[0] / max(img.shape[1], 1)))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+    ax.scatter(truth["x"], truth["y"], s=40, facecolors="none", edgecolors="lime",
+               linewidths=1)
+    ax.scatter(pred["x"], pred["y"], s=20, c="red", marker="x", linewidths=1)
+    ax.set_axis_off()
+    fig.tight_layout()
+    return fig
