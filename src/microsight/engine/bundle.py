@@ -25,9 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import safetensors.torch
 import torch
 import yaml
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
 from microsight.config import Configuration, config_to_yaml, get_method, validate_config
 from microsight.engine.files import atomic_write_bytes, atomic_write_text
@@ -70,7 +71,7 @@ class Model:
 def write_weights(module: torch.nn.Module, path: Path) -> None:
     """Save a module's state as safetensors, atomically."""
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    atomic_write_bytes(path, safetensors.torch.save(state))
+    atomic_write_bytes(path, save_safetensors(state))
 
 
 def write_bundle_header(folder: Path, config: Configuration, *, in_channels: int,
@@ -190,7 +191,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Model
     config = validate_config(yaml.safe_load(reader.read("config.yaml")))
     method = get_method(config.method.method)
     module = method.module_class(config, info["in_channels"], info["out_channels"])
-    state = safetensors.torch.load(reader.read("weights.safetensors"))
+    state = load_safetensors(reader.read("weights.safetensors"))
     module.load_state_dict(state)
     module.eval().to(device)
     normalization = json.loads(reader.read("normalization.json"))
