@@ -51,7 +51,11 @@ Run (from the repository root, with microsight's venv active)::
 
     bash benchmarks/setup_careamics_venv.sh       # once: bench_out/careamics-venv
     python benchmarks/restoration_fmd.py          # -> bench_out/restoration_fmd/
-    python benchmarks/restoration_fmd.py --fast   # ~20-step smoke run -> .../restoration_fmd_fast/
+    python benchmarks/restoration_fmd.py --fast   # ~20-step smoke run -> .../restoration_fmd/fast/
+
+The default run (5 networks x 400 steps, 56 test images) took 65 min on a 2-core CPU
+shared with other jobs (load average 4-13); the networks train at ~100 patches/s on an
+idle 2-core CPU, which puts it at roughly 15 min there. ``--fast`` takes 1-2 min.
 
 Outputs: a markdown table on stdout, ``results.md`` and ``results.json`` in the output
 folder, the microsight bundles in ``<out>/models/`` and CAREamics' predictions and
@@ -107,7 +111,7 @@ def parse_args() -> argparse.Namespace:
                    help="FMD Confocal_BPAE_B folder (raw/, gt/)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default bench_out/restoration_fmd, or "
-                        "bench_out/restoration_fmd_fast with --fast)")
+                        "bench_out/restoration_fmd/fast with --fast)")
     p.add_argument("--steps", type=int, default=None,
                    help="optimizer steps per network (default 400; 20 with --fast); rounded up "
                         "to whole epochs of --steps-per-epoch")
@@ -330,8 +334,9 @@ def markdown(res: dict) -> str:
 
 def main() -> None:
     args = parse_args()
-    out = args.out or REPO / "bench_out" / ("restoration_fmd_fast" if args.fast
-                                            else "restoration_fmd")
+    out = args.out or REPO / "bench_out" / "restoration_fmd"
+    if args.fast and args.out is None:
+        out = out / "fast"
     out = out.resolve()
     steps = args.steps or (20 if args.fast else 400)
     spe = min(args.steps_per_epoch, steps)
