@@ -9,15 +9,9 @@ from pydantic import Field, field_validator
 from microsight.config import MethodConfig
 
 
-class CareConfig(MethodConfig):
-    """CARE: a U-Net trained on pairs of low-quality and high-quality images.
+class UNetMethodConfig(MethodConfig):
+    """The U-Net knobs shared by the restoration methods built on ``nn.UNet``."""
 
-    Defaults are small enough to train on a 2-core laptop CPU in minutes;
-    raise ``depth`` and ``base_channels`` on a GPU.
-    """
-
-    method: Literal["care"] = "care"
-    ndim: Literal[2, 3] = Field(2, description="2 for YX images, 3 for ZYX stacks.")
     depth: int = Field(2, ge=1, le=5, description="Number of U-Net down-samplings.")
     base_channels: int = Field(32, ge=4, le=256, description="Features at the first level.")
     kernel_size: int = Field(3, ge=3, le=7, description="Convolution kernel size (odd).")
@@ -26,13 +20,6 @@ class CareConfig(MethodConfig):
         True, description="Learn a correction added to the input (needs equal channel counts)."
     )
     loss: Literal["l1", "mse"] = Field("mse", description="Pixel loss (CARE's default is mse).")
-    probabilistic: bool = Field(
-        False,
-        description=(
-            "Also predict a per-pixel Laplace scale (an uncertainty map, in intensity units); "
-            "trained by the Laplace negative log-likelihood instead of `loss`."
-        ),
-    )
 
     @field_validator("kernel_size")
     @classmethod
@@ -45,3 +32,21 @@ class CareConfig(MethodConfig):
     def divisor(self) -> int:
         """Patch and tile sizes must be multiples of this."""
         return 2**self.depth
+
+
+class CareConfig(UNetMethodConfig):
+    """CARE: a U-Net trained on pairs of low-quality and high-quality images.
+
+    Defaults are small enough to train on a 2-core laptop CPU in minutes;
+    raise ``depth`` and ``base_channels`` on a GPU.
+    """
+
+    method: Literal["care"] = "care"
+    ndim: Literal[2, 3] = Field(2, description="2 for YX images, 3 for ZYX stacks.")
+    probabilistic: bool = Field(
+        False,
+        description=(
+            "Also predict a per-pixel Laplace scale (an uncertainty map, in intensity units); "
+            "trained by the Laplace negative log-likelihood instead of `loss`."
+        ),
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from microsight.config import MethodConfig
+from microsight.methods.care.config import UNetMethodConfig
 
 
-class CareIsoConfig(MethodConfig):
+class CareIsoConfig(UNetMethodConfig):
     """Isotropic CARE: restore the axial resolution of anisotropic ZYX stacks.
 
     A 2D U-Net learns from the lateral (XY) planes, degraded along one
@@ -35,32 +35,14 @@ class CareIsoConfig(MethodConfig):
     interpolation: Literal["linear", "nearest"] = Field(
         "linear", description="How the subsampled axis is brought back to full size, in "
                               "training and (along Z) at prediction.")
-    depth: int = Field(2, ge=1, le=5, description="Number of U-Net down-samplings.")
-    base_channels: int = Field(32, ge=4, le=256, description="Features at the first level.")
-    kernel_size: int = Field(3, ge=3, le=7, description="Convolution kernel size (odd).")
-    batch_norm: bool = Field(False, description="Batch normalization after convolutions.")
-    residual: bool = Field(True, description="Learn a correction added to the input.")
-    loss: Literal["l1", "mse"] = Field("mse", description="Pixel loss.")
     transposed_planes: bool = Field(
         True, description="Also train on the transposed XY planes (structures along both "
                           "lateral axes get degraded).")
-
-    @field_validator("kernel_size")
-    @classmethod
-    def _odd(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {value}")
-        return value
 
     @property
     def item_ndim(self) -> int:
         """Spatial axes of the items read for training and prediction: ZYX stacks."""
         return 3
-
-    @property
-    def divisor(self) -> int:
-        """Patch and tile sizes must be multiples of this."""
-        return 2**self.depth
 
     @property
     def order(self) -> int:
