@@ -15,8 +15,9 @@ Split
     once and then only read, so every run uses the same split.
 
 Protocol
-    - microsight ``detect``: U-Net (depth 3, 16 features), 5 epochs x 100 steps of 16
-      patches of 64x64, heat-map sigma 2 px, per-image percentile normalization, trained
+    - microsight ``detect``: U-Net (depth 4, 16 features), 10 epochs x 100 steps of 8
+      patches of 96x96, heat-maps whose width follows each nucleus' size (sigma = 0.5 x
+      equivalent radius, at least 2 px), per-image percentile normalization, trained
       on the train split; every other validation image scores the epochs (best
       validation loss is kept) and all validation images choose the peak threshold /
       minimum distance (grid, best pooled F1).
@@ -46,11 +47,16 @@ import numpy as np
 
 from microsight.api import build_config
 from microsight.data.pairs import TrainingSet
-from microsight.data.points import coords, find_peaks, heatmap
+from microsight.data.points import coords, find_peaks
 from microsight.engine.bundle import load_model
 from microsight.engine.predict import TileSettings
 from microsight.engine.training import train_model
-from microsight.methods.detect.module import DetectModule, load_detection_data, log_points
+from microsight.methods.detect.module import (
+    DetectModule,
+    load_detection_data,
+    log_points,
+    training_heatmaps,
+)
 from microsight.metrics.detection import detection_scores, pooled_scores
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=REPO / "bench_out" / "detect_dsb")
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--steps-per-epoch", type=int, default=100)
+    ap.add_argument("--depth", type=int, default=4)
+    ap.add_argument("--patch", type=int, default=96)
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--quick", action="store_true", help="smoke run on a few images")
     ap.add_argument("--skip-train", action="store_true", help="reuse <out>/model")
     ap.add_argument("--report", action="store_true", help="also write the test HTML report")
@@ -131,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
 
     config = build_config("detect", {
         "name": "dsb-detect",
-        "method": {"method": "detect", "depth": 3, "base_channels": 16, "sigma": 2.0},
-        "data": {"patch_size": [64, 64], "batch_size": 16, "foreground_fraction": 0.7,
+        "method": {"method": "detect", "depth": args.depth, "base_channels": 16,
+                   "sigma": 2.0, "sigma_mode": "object", "object_scale": 0.5},
+        "data": {"patch_size": [args.patch] * 2, "batch_size": args.batch,
+                 "foreground_fraction": 0.7,
                  "normalization": {"mode": "per_image"}},
         "training": {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
                      "learning_rate": 1e-3, "val_tile": 256, "early_stopping_patience": 4},
@@ -142,14 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_train:
         if model_dir.exists():
             shutil.rmtree(model_dir)
-        sigma = config.method.sigma
-        (tx, tp, tsum), (vx, vp, _) = loaded["train"], loaded["val"]
-        def heat(points, xs):
-            return [heatmap(p, x.shape[1:], 1, sigma) for p, x in zip(points, xs, strict=True)]
+        tx, tsum, vx = loaded["train"][0], loaded["train"][2], loaded["val"][0]
+
+        def heat(part: str, keep: slice = slice(None)) -> list[np.ndarray]:
+            xs, points, summ = loaded[part]
+            return training_heatmaps(config.method, folders[part][1],
+                                     summ["item_names"][keep], xs[keep], points[keep], 1)
 
         # Every other validation image scores the epochs (picks the best weights); all of
         # them choose the peak threshold below.
-        data = TrainingSet(tx, heat(tp, tx), vx[::2], heat(vp[::2], vx[::2]),
+        data = TrainingSet(tx, heat("train"), vx[::2], heat("val", slice(None, None, 2)),
                            {**tsum, "split": f"{len(tx)} train / {len(vx[::2])} validation images "
                                              f"({SPLIT.name})", "classes": 1})
         norm = DetectModule.normalize(data, config, 1)

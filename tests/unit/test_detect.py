@@ -12,6 +12,7 @@ from microsight.data.points import (
     label_centroids,
     make_points,
     nms,
+    object_heatmap,
     read_points,
     write_points,
 )
@@ -113,3 +114,23 @@ def test_point_table_csv(tmp_path):
     with pytest.raises(MicrosightError, match="y,x"):
         read_points(tmp_path / "bad.csv")
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_object_heatmap_one_peak_per_object_of_any_size():
+    from skimage.draw import disk
+
+    labels = np.zeros((120, 120), np.int32)
+    labels[disk((40, 40), 30)] = 1  # large nucleus: a fixed sigma-2 map would be flat there
+    labels[disk((100, 20), 4)] = 2
+    # Two small touching objects: masking keeps their peaks apart.
+    labels[disk((100, 90), 6)] = 3
+    labels[disk((100, 101), 6)] = 4
+    heat = object_heatmap(labels, scale=0.5, min_sigma=1.0)
+    assert heat.shape == (1, 120, 120) and heat.max() <= 1
+    assert np.all(heat[0][labels == 0] == 0)
+    found = find_peaks(heat, threshold=0.5, min_distance=2)
+    s = detection_scores(coords(found), coords(label_centroids(labels)), 1.5)
+    assert (s["tp"], s["fp"], s["fn"]) == (4, 0, 0)
+    # The large object's map is broad: half height about 0.5 x 1.18 x radius from its centre.
+    assert heat[0, 40, 40 + 15] > 0.5 > heat[0, 40, 40 + 25]
+    assert object_heatmap(np.zeros((5, 5), np.int32)).max() == 0

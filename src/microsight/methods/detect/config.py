@@ -21,7 +21,18 @@ class DetectConfig(MethodConfig):
     depth: int = Field(2, ge=1, le=5, description="Number of U-Net down-samplings.")
     base_channels: int = Field(16, ge=4, le=256, description="Features at the first level.")
     batch_norm: bool = Field(False, description="Batch normalization after convolutions.")
-    sigma: float = Field(2.0, gt=0, le=20, description="Heat-map Gaussian sigma (pixels).")
+    sigma: float = Field(
+        2.0, gt=0, le=20,
+        description="Heat-map Gaussian sigma (pixels); the smallest sigma when it follows "
+                    "object sizes.")
+    sigma_mode: Literal["fixed", "object"] = Field(
+        "object",
+        description="'object': with label-image targets the heat-map width follows each "
+                    "object's size (object_scale x its equivalent radius) and stays on the "
+                    "object's pixels, so large and small nuclei both give one peak; point "
+                    "tables always use 'sigma'. 'fixed': 'sigma' everywhere.")
+    object_scale: float = Field(
+        0.5, gt=0, le=2, description="Heat-map sigma / equivalent object radius ('object').")
     pos_weight: float = Field(
         10.0, ge=0, description="Extra loss weight on heat-map pixels, times the target value.")
     threshold: float = Field(0.4, gt=0, lt=1, description="Smallest peak height kept.")

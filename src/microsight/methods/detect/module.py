@@ -27,6 +27,7 @@ from microsight.data.points import (
     heatmap,
     label_centroids,
     make_points,
+    object_heatmap,
     read_points,
     write_points,
 )
@@ -120,6 +121,21 @@ def load_detection_data(input_path: str | Path, target_path: str | Path,
     return inputs, points, summary
 
 
+def training_heatmaps(method: DetectConfig, target_path: str | Path, names: list[str],
+                      inputs: list[np.ndarray], points: list[np.ndarray], n_classes: int
+                      ) -> list[np.ndarray]:
+    """Heat-map targets: object-sized from label images ('object' mode), else fixed sigma."""
+    out = []
+    for name, x, pts in zip(names, inputs, points, strict=True):
+        path = target_file(target_path, name, len(names))
+        if method.sigma_mode == "object" and path.suffix.lower() != ".csv":
+            out.append(object_heatmap(read_labels(path), scale=method.object_scale,
+                                      min_sigma=method.sigma))
+        else:
+            out.append(heatmap(pts, x.shape[1:], n_classes, method.sigma))
+    return out
+
+
 def log_points(item: np.ndarray, *, threshold: float = 0.05, min_sigma: float = 2.0,
                max_sigma: float = 8.0, num_sigma: int = 7) -> np.ndarray:
     """Laplacian-of-Gaussian blob detector (``skimage.feature.blob_log``) as points.
@@ -189,8 +205,8 @@ class DetectModule(MicrosightModule):
         inputs, points, summary = load_detection_data(input_path, target_path,
                                                       axes or config.data.axes)
         n_classes = 1 + max([int(p["class"].max()) for p in points if len(p)] + [0])
-        targets = [heatmap(p, x.shape[1:], n_classes, m.sigma)
-                   for p, x in zip(points, inputs, strict=True)]
+        targets = training_heatmaps(m, target_path, summary["item_names"], inputs, points,
+                                    n_classes)
         summary["classes"] = n_classes
         data = split_items(inputs, targets, val_fraction=config.data.val_fraction,
                            patch_size=config.data.patch_size, seed=config.training.seed)
