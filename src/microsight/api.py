@@ -29,8 +29,16 @@ from microsight.engine.bundle import Model, zip_bundle
 from microsight.engine.bundle import load_model as _load_bundle
 from microsight.engine.evaluate import Evaluation, evaluate_model
 from microsight.engine.inference import predict_image
+from microsight.engine.ood import OutOfDistributionWarning as OutOfDistributionWarning
+from microsight.engine.ood import (
+    score_image,
+    warn_if_outside,
+    write_sidecar,
+)
 from microsight.engine.predict import TileSettings
 from microsight.engine.training import train_model
+from microsight.engine.uncertainty import MODES as UNCERTAINTY_MODES
+from microsight.engine.uncertainty import combine, uncertainty_path
 from microsight.errors import MicrosightError
 from microsight.io import Image, read_image
 
@@ -155,8 +163,19 @@ def _tile_settings(model: Model, tile: int | None, overlap: int | None,
     return TileSettings.default(model.ndim, tile, overlap, batch_size)
 
 
+def _uncertainty_request(uncertainty: str | Path | bool | None, out: str | Path | None
+                         ) -> tuple[str | None, str | Path | bool | None]:
+    """(mode, where): the mode, and a path to write the map to or True to return it."""
+    if uncertainty is None or uncertainty is False:
+        return None, None
+    if isinstance(uncertainty, str) and uncertainty in UNCERTAINTY_MODES:
+        return uncertainty, uncertainty_path(out) if out is not None else True
+    # True or a path: the model's own uncertainty output (probabilistic models).
+    return "model", uncertainty
+
+
 def predict(
-    model: ModelLike,
+    model: ModelLike | list[ModelLike],
     image: str | Path | np.ndarray | Image,
     *,
     out: str | Path | None = None,
@@ -166,13 +185,15 @@ def predict(
     batch_size: int | None = None,
     progress: bool = False,
     uncertainty: str | Path | bool | None = None,
+    check: bool = True,
 ) -> np.ndarray | Path | tuple:
     """Apply a model to an image (file, array or :class:`~microsight.io.Image`).
 
     Parameters
     ----------
-    model : Model, str or Path
-        Loaded model or bundle path.
+    model : Model, str or Path, or a list of them
+        Loaded model or bundle path; several models predict as an ensemble (the
+        mean of their predictions).
     image : str, Path, numpy.ndarray or Image
         The input. Arrays need ``axes`` unless 2D (``YX``).
     out : str or Path, optional
@@ -185,9 +206,17 @@ def predict(
     progress : bool
         Show a progress bar.
     uncertainty : str, Path or bool, optional
-        For models trained with ``probabilistic: true``: also compute the
-        per-pixel uncertainty (Laplace scale, intensity units); a path writes it
-        to that file, ``True`` returns it.
+        Also compute a per-pixel uncertainty map (intensity units): ``"model"``
+        (the Laplace scale of a model trained with ``probabilistic: true``),
+        ``"tta"`` (standard deviation over the 8 flips/rotations) or
+        ``"ensemble"`` (standard deviation over several models). With ``out`` the
+        map is written next to it (``name.uncertainty.tif``), else returned. A
+        path (or ``True``) asks for the model's own uncertainty, written there
+        (or returned).
+    check : bool
+        Score the image against the model's training-data description: a
+        :class:`OutOfDistributionWarning` when it lies outside, and with ``out``
+        a record ``<out>.qc.json`` next to the output.
 
     Returns
     -------
@@ -195,7 +224,11 @@ def predict(
         The prediction in the input's axes, or the path written; with
         ``uncertainty``, the pair ``(prediction, uncertainty)``.
     """
-    model = _as_model(model)
+    models = [_as_model(m) for m in (model if isinstance(model, (list, tuple)) else [model])]
+    if not models:
+        raise MicrosightError("no model given")
+    mode, where = _uncertainty_request(uncertainty, out)
+    model = models[0]
     if isinstance(image, np.ndarray):
         from microsight.axes import validate_axes
 
@@ -207,12 +240,27 @@ def predict(
     elif not isinstance(image, Image):
         image = read_image(image, axes=axes)
     settings = _tile_settings(model, tile, overlap, batch_size)
+    name = image.path.name if image.path else "the image"
+    report = score_image(model, image) if check else {"available": False, "note": "not asked"}
+    warn_if_outside(report, name)
     own = getattr(type(model.module), "predict_image", None)
     if own is not None:
+        if mode is not None or len(models) > 1:
+            raise MicrosightError(f"method {model.method} has no uncertainty or ensemble "
+                                  "prediction; give one model without --uncertainty")
         # Methods whose output is not an image (points, classes, tables) predict their way.
-        return own(model, image, out, settings=settings, progress=progress)
-    return predict_image(model, image, out, settings=settings, progress=progress,
-                         uncertainty=uncertainty)
+        result = own(model, image, out, settings=settings, progress=progress)
+    else:
+        result = predict_image(combine(models, mode), image, out, settings=settings,
+                               progress=progress, uncertainty=where)
+    if out is not None and check:
+        write_sidecar(out, {
+            "image": str(image.path) if image.path else None,
+            "models": [str(m.path) if m.path else m.config.name for m in models],
+            "out_of_distribution": report,
+            "uncertainty": None if mode is None else {
+                "mode": mode, "map": str(where) if isinstance(where, (str, Path)) else None}})
+    return result
 
 
 def evaluate(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -105,20 +106,39 @@ def train(
 
 @app.command()
 def predict(
-    model: Annotated[Path, typer.Argument(help="Model folder or .zip.")],
-    image: Annotated[Path, typer.Argument(help="Image to process (.tif, .ome.zarr, .png...).")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Model folder(s) or .zip (several: an ensemble), then the image to process "
+             "(.tif, .ome.zarr, .png...).", metavar="MODEL... IMAGE")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.tif, .ome.zarr).")],
     axes: Axes = None,
     tile: Annotated[int | None, typer.Option(help="Tile edge in pixels.")] = None,
     overlap: Annotated[int | None, typer.Option(help="Tile overlap in pixels.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Tiles per forward pass.")] = None,
-    uncertainty: Annotated[Path | None, typer.Option(
-        help="Also write the per-pixel uncertainty here (probabilistic models).")] = None,
+    uncertainty: Annotated[str | None, typer.Option(
+        help="Also write a per-pixel uncertainty map: 'model' (probabilistic models), "
+             "'tta' (8 flips/rotations), 'ensemble' (several models), written next to "
+             "--out as NAME.uncertainty.EXT; or a file path for the model's own map.")] = None,
+    check: Annotated[bool, typer.Option(
+        help="Check the image against the model's training data (warning line and "
+             "OUT.qc.json).")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Apply a model to an image of any size (tiled, streamed for OME-Zarr)."""
-    written = api.predict(model, image, out=out, axes=axes, tile=tile, overlap=overlap,
-                          batch_size=batch_size, progress=progress, uncertainty=uncertainty)
+    if len(paths) < 2:
+        raise MicrosightError("give a model and an image: microsight predict MODEL IMAGE --out "
+                              "OUT (several models before the image make an ensemble)")
+    *models, image = paths
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", api.OutOfDistributionWarning)
+        written = api.predict(models if len(models) > 1 else models[0], image, out=out,
+                              axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
+                              progress=progress, uncertainty=uncertainty, check=check)
+    for w in caught:
+        if issubclass(w.category, api.OutOfDistributionWarning):
+            # Plain print: one unwrapped line, whatever the terminal width.
+            print(f"microsight: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     for path in written if isinstance(written, tuple) else (written,):
         console.print(f"wrote {path}")
 

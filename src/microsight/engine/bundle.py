@@ -8,6 +8,8 @@ Layout::
     normalization.json    percentile parameters re-applied at prediction
     history.csv           one row per epoch (losses, metrics, throughput)
     qc.json               data summary, best epoch, validation and test metrics
+    ood.json              training-data description for out-of-distribution checks
+                          (optional: older bundles lack it)
     README.md             short model card
     checkpoints/last.ckpt resumable training state (not needed to predict)
 
@@ -58,6 +60,9 @@ class Model:
     history: list[dict[str, Any]] = field(default_factory=list)
     qc: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: Description of the training data for out-of-distribution checks (``ood.json``;
+    #: None for bundles written before it existed).
+    ood: dict[str, Any] | None = None
 
     @property
     def method(self) -> str:
@@ -198,7 +203,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Model
     history = read_history(reader.read("history.csv").decode()) if reader.has(
         "history.csv") else []
     qc = json.loads(reader.read("qc.json")) if reader.has("qc.json") else {}
-    return Model(config, module, normalization, info, history, qc, path)
+    ood = json.loads(reader.read("ood.json")) if reader.has("ood.json") else None
+    return Model(config, module, normalization, info, history, qc, path, ood)
 
 
 def zip_bundle(folder: str | Path, zip_path: str | Path) -> Path:

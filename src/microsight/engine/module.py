@@ -18,6 +18,7 @@ from torch import nn
 
 from microsight.config import Configuration
 from microsight.engine.sampling import PatchSampler
+from microsight.nn import UNet
 
 
 class MicrosightModule(L.LightningModule):
@@ -157,3 +158,26 @@ class MicrosightModule(L.LightningModule):
     def predict_batch(self, x: torch.Tensor) -> torch.Tensor:
         """Normalized input tiles ``(B, C, *S)`` -> normalized output tiles (float32)."""
         return self.point_estimate(self(x)).float()
+
+    def features(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Globally pooled encoder features ``(B, F)`` of normalized inputs, or None.
+
+        Used by the out-of-distribution check (``engine/ood.py``). The default
+        pools the U-Net bottleneck (mean and standard deviation per channel) or
+        a network's own ``features(x)``; methods with other networks return None
+        and are checked on intensity statistics only.
+        """
+        net = self.network
+        if isinstance(net, UNet):
+            h = x
+            for block in net.down:
+                h = net.pool(block(h))
+            h = net.bottom(h)
+        elif callable(getattr(net, "features", None)):
+            h = net.features(x)
+        else:
+            return None
+        if h.ndim == 2:
+            return h
+        flat = h.flatten(2).float()
+        return torch.cat([flat.mean(-1), flat.std(-1)], dim=1)

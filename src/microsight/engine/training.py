@@ -30,6 +30,7 @@ from microsight.engine.bundle import (
     write_weights,
 )
 from microsight.engine.callbacks import EpochPrinter, EpochRecorder
+from microsight.engine.ood import describe_training_data
 from microsight.engine.sampling import PatchSampler
 from microsight.errors import MicrosightError
 
@@ -207,6 +208,7 @@ def train_model(
     if not (out / "weights.safetensors").exists():
         write_weights(module, out / "weights.safetensors")
     model = load_model(out)
+    model.ood = describe_training_data(model, data, out)
     model.qc = update_qc(out, {"epochs_run": len(recorder.rows),
                                "stopped_early": trainer.should_stop and
                                len(recorder.rows) < tcfg.epochs,
