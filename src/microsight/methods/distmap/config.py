@@ -1,0 +1,37 @@
+"""Configuration of distance-map + watershed instance segmentation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from microsight.engine.segmentation import InstanceFields
+
+
+class DistMapConfig(InstanceFields):
+    """A U-Net predicting foreground and each object's normalized distance map.
+
+    Targets are instance label images named like the images. Objects are grown
+    by a watershed from the cores of the distance map, so they may have any
+    shape (non-convex cells too), in 2D and 3D.
+    """
+
+    method: Literal["distmap"] = "distmap"
+    ndim: Literal[2, 3] = Field(2, description="2 (YX) or 3 (ZYX).")
+    depth: int = Field(3, ge=1, le=5, description="Number of U-Net down-samplings.")
+    base_channels: int = Field(32, ge=4, le=256, description="Features at the first level.")
+    batch_norm: bool = Field(False, description="Batch normalization after convolutions.")
+    distance_weight: float = Field(
+        1.0, ge=0, description="Weight of the distance-map loss against the foreground loss.")
+    mask_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Foreground probability above which pixels belong to "
+                                     "an object.")
+    marker_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Normalized distance above which pixels form an object's "
+                                     "core (watershed marker).")
+
+    @property
+    def divisor(self) -> int:
+        """Patch and tile sizes must be multiples of this."""
+        return 2**self.depth
