@@ -1,0 +1,243 @@
+"""What the SMLM methods (``deepstorm``, ``localize``) share.
+
+- :class:`SMLMConfig`: the simulation that makes training data, the pixel
+  size and the evaluation tolerance;
+- training movies: simulated on the fly from the config (fresh seeds for
+  training and validation), or a user's movie with its ground-truth table;
+- movie input: reading a ``TYX`` movie, ADU -> photons with the config's
+  camera model, a fixed photon scale (no percentiles: emitter density must
+  not change the input scale);
+- evaluation: the classical baseline, challenge metrics per source, and
+  the HTML report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from microsight.config import MethodConfig, config_to_yaml
+from microsight.data.pairs import TrainingSet
+from microsight.data.smlm import SimulationConfig, simulate
+from microsight.data.smlm_fit import localize_classical
+from microsight.engine.bundle import Model
+from microsight.engine.evaluate import Evaluation, summarize
+from microsight.engine.sampling import PatchSampler
+from microsight.errors import MicrosightError
+from microsight.io import Image, read_image
+from microsight.io.localizations import read_localizations
+from microsight.metrics.smlm import localization_scores
+
+#: ``--input simulate`` on the command line: train on freshly simulated movies.
+SIMULATE = "simulate"
+LOC_METRICS = ("jaccard", "recall", "precision", "rmse_lateral", "efficiency_lateral")
+
+
+class SMLMConfig(MethodConfig):
+    """Fields shared by the SMLM methods: training simulation and evaluation."""
+
+    ndim: int = Field(2, ge=2, le=2, description="SMLM networks work on YX frames.")
+    depth: int = Field(2, ge=1, le=4, description="Number of U-Net down-samplings.")
+    base_channels: int = Field(16, ge=4, le=128, description="Features at the first level.")
+    simulation: SimulationConfig = Field(
+        default_factory=SimulationConfig,
+        description="Simulation of the training movies; its camera and pixel size must "
+                    "match the data the model will see.")
+    train_frames: int = Field(1000, ge=4, description="Simulated training frames.")
+    val_frames: int = Field(64, ge=1, description="Simulated validation frames.")
+    tolerance: float = Field(250.0, gt=0, description="Matching tolerance (nm) in evaluation.")
+    classical_threshold: float = Field(
+        4.0, gt=0, description="Classical baseline: detection threshold (noise units).")
+    frame_batch: int = Field(32, ge=1, description="Frames per forward pass at prediction.")
+
+    @property
+    def divisor(self) -> int:
+        """Patch and frame sizes must be multiples of this (padding handles frames)."""
+        return 2 ** self.depth
+
+    @property
+    def sigma_px(self) -> float:
+        """In-focus PSF sd in camera pixels."""
+        return self.simulation.sigma / self.simulation.pixel_size
+
+    @property
+    def photon_scale(self) -> float:
+        """Photons that map to 1 in the network input: the peak pixel of a mean emitter."""
+        s = self.sigma_px
+        return float(self.simulation.background + self.simulation.photons
+                     / (2 * np.pi * s * s))
+
+
+def identity_grids(sampler: PatchSampler) -> None:
+    """Switch off flips and rotations: offset and sub-pixel channels are not rotation-free."""
+    sampler.grids = sampler.grids[:1]
+
+
+# --- movies --------------------------------------------------------------------------
+def movie_frames(image: Image) -> np.ndarray:
+    """A movie as ``(T, Y, X)`` float32 frames (``YX``, ``TYX`` or ``SYX`` images)."""
+    axes, data = image.axes, np.asarray(image.data)
+    name = image.path.name if image.path else "image"
+    if axes == "YX":
+        return data[None].astype(np.float32)
+    if axes in ("TYX", "SYX"):
+        return data.astype(np.float32)
+    if axes in ("ZYX", "CYX") and data.shape[0] > 1:
+        raise MicrosightError(
+            f"{name} has axes {axes}; an SMLM movie is TYX: pass --axes TYX if the planes "
+            "are frames")
+    squeezed = np.squeeze(data)
+    if squeezed.ndim in (2, 3):
+        return (squeezed if squeezed.ndim == 3 else squeezed[None]).astype(np.float32)
+    raise MicrosightError(f"{name} has axes {axes}; an SMLM movie must be TYX")
+
+
+def scaled_input(frames_adu: np.ndarray, m: SMLMConfig) -> np.ndarray:
+    """Network input: photons (camera model of the config) divided by the photon scale."""
+    return m.simulation.camera.to_photons(frames_adu) / np.float32(m.photon_scale)
+
+
+def training_movies(m: SMLMConfig, seed: int, input_path: str | Path | None,
+                    target_path: str | Path | None, axes: str | None
+                    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray],
+                               dict[str, Any]]:
+    """Training and validation ``(movie ADU, truth table)`` pairs and a data summary.
+
+    Without an input the movies are simulated from ``m.simulation`` with two
+    seeds derived from ``seed`` (never the simulation's own seed, which users
+    keep for test movies). With an input movie and a target table, the last
+    10% of the frames validate.
+    """
+    if input_path is None or str(input_path) == SIMULATE:
+        base = m.simulation.model_copy(update={"frames": m.train_frames,
+                                               "seed": 1_000_003 + seed})
+        train = simulate(base)
+        val = simulate(base.model_copy(update={"frames": m.val_frames,
+                                               "seed": 2_000_003 + seed}))
+        summary = {"source": "simulation", "frames": m.train_frames,
+                   "val_frames": m.val_frames, "emitters": int(len(train.truth)),
+                   "density": m.simulation.density, "structure": m.simulation.structure}
+        return (train.movie, train.truth), (val.movie, val.truth), summary
+    if target_path is None:
+        raise MicrosightError(
+            "training on your own movie needs its ground truth: pass --target table.csv "
+            "(ThunderSTORM or native localization table, nm)")
+    movie = movie_frames(read_image(input_path, axes=axes or "TYX"))
+    table = read_localizations(target_path)
+    if len(movie) < 2:
+        raise MicrosightError(f"{Path(input_path).name}: need at least 2 frames to train")
+    cut = max(1, int(round(0.9 * len(movie))))
+    cut = min(cut, len(movie) - 1)
+    val_table = table[table["frame"] >= cut].copy()
+    val_table["frame"] -= cut
+    summary = {"source": str(input_path), "target": str(target_path), "frames": cut,
+               "val_frames": len(movie) - cut, "emitters": int(len(table))}
+    return ((movie[:cut], table[table["frame"] < cut]), (movie[cut:], val_table), summary)
+
+
+def make_training_set(m: SMLMConfig, seed: int, input_path: str | Path | None,
+                      target_path: str | Path | None, axes: str | None,
+                      build: Callable[[np.ndarray, np.ndarray],
+                                      tuple[list[np.ndarray], list[np.ndarray]]]
+                      ) -> tuple[TrainingSet, dict[str, Any]]:
+    """Training set from movies: ``build(movie_adu, truth)`` gives input and target items."""
+    (tm, tt), (vm, vt), summary = training_movies(m, seed, input_path, target_path, axes)
+    train_x, train_y = build(tm, tt)
+    val_x, val_y = build(vm, vt)
+    data = TrainingSet(train_x, train_y, val_x, val_y, summary)
+    # The ADU -> network-input map is affine, so it is stored as the usual dataset
+    # normalization: every reader of bundles (info, out-of-distribution checks) sees
+    # exactly the scaling the network was trained with.
+    cam = m.simulation.camera
+    low = 0.0 if cam.model == "ideal" else cam.baseline
+    high = low + cam.adu_per_photon() * m.photon_scale
+    normalization = {"mode": "dataset", "p_low": None, "p_high": None,
+                     "input": {"low": [low] * data.in_channels,
+                               "high": [high] * data.in_channels},
+                     "target": {"low": [0.0] * data.out_channels,
+                                "high": [1.0] * data.out_channels}}
+    return data, normalization
+
+
+def pad_to(batch: torch.Tensor, divisor: int) -> tuple[torch.Tensor, int, int]:
+    """Reflect-pad ``(B, C, Y, X)`` to multiples of ``divisor``; return the original size."""
+    h, w = batch.shape[-2:]
+    ph, pw = (-h) % divisor, (-w) % divisor
+    if ph or pw:
+        mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
+        batch = torch.nn.functional.pad(batch, (0, pw, 0, ph), mode=mode)
+    return batch, h, w
+
+
+# --- evaluation ----------------------------------------------------------------------
+def classical_table(frames_adu: np.ndarray, m: SMLMConfig) -> np.ndarray:
+    """The classical baseline (local maxima + Poisson MLE of an integrated Gaussian)."""
+    return localize_classical(m.simulation.camera.to_photons(frames_adu), sigma=m.sigma_px,
+                              pixel_size=m.simulation.pixel_size,
+                              threshold=m.classical_threshold)
+
+
+def read_eval_pair(input: str | Path, target: str | Path, axes: str | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """A test movie (ADU frames) and its ground-truth table."""
+    movie = movie_frames(read_image(input, axes=axes or "TYX"))
+    return movie, read_localizations(target)
+
+
+def score_sources(tables: dict[str, np.ndarray], truth: np.ndarray, tolerance: float,
+                  timings: dict[str, float], name: str) -> list[dict[str, Any]]:
+    """One evaluation row per source: challenge metrics and localizations per second."""
+    rows = []
+    for source, table in tables.items():
+        s = localization_scores(table, truth, tolerance)
+        rows.append({"image": name, "source": source,
+                     **{k: s[k] for k in (*LOC_METRICS, "tp", "fp", "fn")},
+                     "seconds": timings.get(source, float("nan"))})
+    return rows
+
+
+def smlm_evaluation(model: Model, tables: dict[str, np.ndarray], truth: np.ndarray,
+                    timings: dict[str, float], name: str, report: str | Path | None,
+                    figures: list[tuple[str, Any, str]] | None = None,
+                    metrics: tuple[str, ...] = LOC_METRICS) -> Evaluation:
+    """Evaluation of localization tables against the truth, with an optional report."""
+    m: SMLMConfig = model.config.method
+    rows = score_sources(tables, truth, m.tolerance, timings, name)
+    result = Evaluation(rows, summarize(rows, metrics))
+    if report is not None:
+        from microsight.qc import Report
+
+        rep = Report(f"{model.config.name}: evaluation",
+                     subtitle=f"method {model.method} (single-molecule localization)")
+        rep.add_table("Test metrics", result.rows,
+                      note=f"Per-frame Hungarian matching within {m.tolerance:g} nm (Sage et "
+                           "al. 2019); RMSE over matched pairs (nm); efficiency E = 100 - "
+                           "sqrt((100 - JI)^2 + RMSE^2).")
+        for title, fig, caption in figures or []:
+            rep.add_figure(title, fig, caption=caption)
+        if model.history:
+            rep.add_history("Training history", model.history)
+        rep.add_key_values("Training", {k: v for k, v in model.qc.items() if k != "data"})
+        rep.add_code("Configuration", config_to_yaml(model.config))
+        result.report_path = rep.write(report)
+    return result
+
+
+def reconstruction_figure(images: dict[str, np.ndarray]) -> Any:
+    """Side-by-side panels of super-resolved renderings (percentile-scaled)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4 * len(images), 4))
+    for k, (title, img) in enumerate(images.items()):
+        ax = fig.add_subplot(1, len(images), k + 1)
+        hi = float(np.percentile(img, 99.5)) or 1.0
+        ax.imshow(img, cmap="magma", vmin=0, vmax=hi)
+        ax.set_title(title)
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig

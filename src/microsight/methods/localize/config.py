@@ -1,0 +1,31 @@
+"""Configuration of the learned SMLM localizer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from microsight.engine.smlm import SMLMConfig
+
+
+class LocalizeConfig(SMLMConfig):
+    """A compact U-Net predicting, per pixel, the probability that an emitter sits there,
+    its sub-pixel offsets (x, y, and z for an astigmatic PSF) and photons, each with an
+    uncertainty, and the background (in the spirit of DECODE, Speiser et al. 2021).
+
+    Training movies are simulated from ``simulation`` (or given with ``--input`` and
+    ``--target``); neighbouring frames enter as extra input channels.
+    """
+
+    method: Literal["localize"] = "localize"
+    context: int = Field(
+        1, ge=0, le=3, description="Neighbouring frames on each side given as context.")
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="Detection: smallest probability summed over a 3x3 "
+                                     "neighbourhood around a local maximum.")
+    single_threshold: float = Field(
+        0.6, gt=0, lt=1, description="Detection: a pixel with at least this probability is "
+                                     "an emitter even next to a stronger one.")
+    table_format: Literal["native", "thunderstorm"] = Field(
+        "native", description="Columns of the CSV written at prediction.")
