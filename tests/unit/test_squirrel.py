@@ -36,15 +36,19 @@ def test_gain_and_offset_are_absorbed(reference):
 
 def test_rsp_falls_monotonically_with_noise(reference):
     noise = np.random.default_rng(1).standard_normal(reference.shape)
-    rsp = [resolution_scaled_error(reference, reference + s * noise).rsp
-           for s in (0.0, 1.0, 3.0, 10.0, 30.0)]
+    rsp = [
+        resolution_scaled_error(reference, reference + s * noise).rsp
+        for s in (0.0, 1.0, 3.0, 10.0, 30.0)
+    ]
     assert rsp[0] == pytest.approx(1.0)
     assert all(a > b for a, b in zip(rsp, rsp[1:], strict=False))
 
 
 def test_rsp_falls_monotonically_with_blur_and_sharper_image_is_blurred_to_match(reference):
-    rsp = [resolution_scaled_error(reference, ndimage.gaussian_filter(reference, s)).rsp
-           for s in (0.5, 1.0, 2.0, 4.0)]
+    rsp = [
+        resolution_scaled_error(reference, ndimage.gaussian_filter(reference, s)).rsp
+        for s in (0.5, 1.0, 2.0, 4.0)
+    ]
     assert all(a > b for a, b in zip(rsp, rsp[1:], strict=False))
     # A sharper image (the structure before the reference's blur) is matched by
     # the blur that makes up the difference: sqrt(2^2 - 1.5^2) ~ 1.3 pixels.

@@ -159,8 +159,7 @@ def regression_calibration(
     weights = counts / counts.sum()
     gap = np.abs(predicted - observed)
     coverage = {
-        float(level): float(np.mean(e <= _half_width(level, distribution) * s))
-        for level in levels
+        float(level): float(np.mean(e <= _half_width(level, distribution) * s)) for level in levels
     }
     return Calibration(
         predicted=predicted,

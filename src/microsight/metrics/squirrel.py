@@ -106,8 +106,11 @@ class _Fit:
         sigma = float(sigma)
         if sigma not in self.cache:
             # Blur on the image's own grid (sigma in reference pixels), then bin.
-            blurred = self.image if sigma <= 0 else ndimage.gaussian_filter(
-                self.image, sigma * self.factor, mode="reflect")
+            blurred = (
+                self.image
+                if sigma <= 0
+                else ndimage.gaussian_filter(self.image, sigma * self.factor, mode="reflect")
+            )
             scaled = _downscale(blurred, self.factor)
             x, y = scaled.ravel(), self.reference.ravel()
             xc = x - x.mean()

@@ -20,7 +20,14 @@ from matplotlib.ticker import MaxNLocator
 
 from microsight.errors import MicrosightError
 
-__all__ = ["figure_to_png", "history_figure", "image_panels_figure", "to_display_2d"]
+__all__ = [
+    "figure_to_png",
+    "history_figure",
+    "image_panels_figure",
+    "reliability_figure",
+    "resolution_curve_figure",
+    "to_display_2d",
+]
 
 # Display budget: the longest image side shown, and the PNG size we aim below.
 MAX_DISPLAY_SIDE = 512
@@ -254,4 +261,97 @@ def history_figure(
     if not groups:
         axes[0].text(0.5, 0.5, "no numeric columns to plot", ha="center", va="center")
         axes[0].set_axis_off()
+    return fig
+
+
+def reliability_figure(calibration: Any) -> Figure:
+    """Reliability diagram of a :class:`~microsight.metrics.calibration.Calibration`.
+
+    Predicted (x) against observed (y) per bin with the diagonal of perfect
+    calibration; regression results get a second panel with the coverage of
+    central intervals against their nominal level.
+
+    Parameters
+    ----------
+    calibration : Calibration
+        From ``regression_calibration`` or ``classification_calibration``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    regression = calibration.kind == "regression"
+    n = 2 if regression and calibration.coverage else 1
+    fig = Figure(figsize=(4.2 * n, 3.6), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    ax = axes[0]
+    pred, obs = np.asarray(calibration.predicted), np.asarray(calibration.observed)
+    top = float(max(pred.max(), obs.max(), 1e-12)) * 1.05 if regression else 1.0
+    ax.plot([0, top], [0, top], color="0.5", ls="--", lw=1, label="perfect calibration")
+    ax.plot(pred, obs, marker="o", ms=4, label=f"model (ECE {calibration.ece:.3g})")
+    if regression:
+        ax.set_xlabel("predicted mean |error| (from the scale)")
+        ax.set_ylabel("observed mean |error|")
+    else:
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if n == 2:
+        levels = sorted(calibration.coverage)
+        ax2 = axes[1]
+        ax2.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1)
+        ax2.plot(levels, [calibration.coverage[lv] for lv in levels], marker="o", ms=4)
+        ax2.set_xlabel("nominal coverage of central interval")
+        ax2.set_ylabel("observed coverage")
+        ax2.set_xlim(0, 1)
+        ax2.set_ylim(0, 1)
+        ax2.grid(alpha=0.3)
+    return fig
+
+
+def resolution_curve_figure(
+    frequencies: Any,
+    correlation: Any,
+    *,
+    threshold: Any = None,
+    pixel_size: float = 1.0,
+    unit: str = "px",
+    label: str = "FRC",
+) -> Figure:
+    """A Fourier ring correlation (or decorrelation) curve over spatial frequency.
+
+    Parameters
+    ----------
+    frequencies : array_like
+        Spatial frequency in cycles per pixel.
+    correlation : array_like
+        The curve.
+    threshold : float or array_like, optional
+        Threshold line (a constant such as 1/7, or one value per frequency).
+    pixel_size : float
+        Pixel size, to label the axis in cycles per ``unit``.
+    unit : str
+        Unit of ``pixel_size``.
+    label : str
+        Legend entry of the curve.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    freq = np.asarray(frequencies, dtype=np.float64) / float(pixel_size)
+    fig = Figure(figsize=(5.2, 3.4), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(freq, np.asarray(correlation, dtype=np.float64), label=label)
+    if threshold is not None:
+        t = np.broadcast_to(np.asarray(threshold, dtype=np.float64), freq.shape)
+        ax.plot(freq, t, color="0.4", ls="--", lw=1, label="threshold")
+    ax.axhline(0, color="0.8", lw=0.8)
+    ax.set_xlabel(f"spatial frequency (1/{unit})")
+    ax.set_ylabel("correlation")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return fig

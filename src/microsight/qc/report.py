@@ -56,6 +56,11 @@ pre { background: var(--bg-alt); border: 1px solid var(--line); border-radius: 6
 figure { margin: .5rem 0; }
 figure img { max-width: 100%; height: auto; }
 footer { margin-top: 3rem; font-size: .8rem; color: var(--muted); }
+.verdict { border: 1px solid var(--line); border-left: 6px solid var(--muted);
+  border-radius: 6px; padding: .6rem 1rem; margin: .5rem 0; background: var(--bg-alt); }
+.verdict strong { text-transform: uppercase; font-size: .85rem; letter-spacing: .03em; }
+.verdict.ok { border-left-color: #1a7f37; } .verdict.info { border-left-color: #0969da; }
+.verdict.warn { border-left-color: #bf8700; } .verdict.bad { border-left-color: #cf222e; }
 """
 
 
@@ -277,6 +282,27 @@ class Report:
             caption = f"{caption} {shared_note}".strip()
         self.add_figure(heading, fig, caption=caption)
 
+    def add_verdict(self, heading: str, status: str, message: str, *, level: str = "info"
+                    ) -> None:
+        """Add a highlighted box with a short status and its explanation.
+
+        Parameters
+        ----------
+        heading : str
+            Section heading.
+        status : str
+            A few words, e.g. ``over-fitting``; shown in capitals.
+        message : str
+            Plain text explanation; newlines become line breaks.
+        level : {"ok", "info", "warn", "bad"}
+            Colour of the box's edge.
+        """
+        if level not in ("ok", "info", "warn", "bad"):
+            raise MicrosightError(f"verdict level must be ok, info, warn or bad, got {level!r}.")
+        text = html.escape(str(message)).replace("\n", "<br>\n")
+        self.add_html(heading, f'<div class="verdict {level}"><strong>{html.escape(status)}'
+                               f"</strong><br>\n{text}</div>")
+
     def add_history(
         self, heading: str, history: list[dict[str, float]], *, keys: list[str] | None = None
     ) -> None:
@@ -349,6 +375,23 @@ class Report:
 </body>
 </html>
 """
+
+    def write_pdf(self, path: str | os.PathLike[str]) -> Path:
+        """Write the same sections as a PDF (matplotlib pages; no other dependency).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination ``.pdf`` file, written atomically.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from microsight.qc.pdf import write_pdf
+
+        return write_pdf(self.title, self.subtitle,
+                         [(s.heading, s.body) for s in self._sections], path)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the report atomically and return its path.
