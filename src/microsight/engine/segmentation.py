@@ -15,7 +15,8 @@ then extracted in overlapping blocks of rows (Z planes in 3D): each block is
 processed with a margin of context on both sides, and an object is kept only
 by the block that owns its seed (polygon centre or watershed marker). An
 object crossing a block border therefore comes out whole and once, as long as
-it is smaller than the margin. Only a block plus margins of dense maps and
+the margin is at least twice the largest object diameter (the object and the
+seeds of its neighbours, which bound it, then lie inside the context). Only a block plus margins of dense maps and
 labels is held at a time.
 """
 
@@ -67,10 +68,11 @@ class InstanceFields(MethodConfig):
     """Fields shared by the instance-segmentation methods."""
 
     block_margin: int = Field(
-        64, ge=8, description="Context (pixels) around each post-processing block; objects "
-                              "must be smaller than this to be stitched without cuts.")
+        64, ge=8, description="Context (pixels) around each post-processing block; at least "
+                              "twice the largest object diameter, so that objects crossing "
+                              "block borders come out whole and once.")
     block_pixels: int = Field(
-        2**21, ge=2**14, description="Pixels per post-processing block (memory bound).")
+        2**21, ge=2**10, description="Pixels per post-processing block (memory bound).")
     min_size: int = Field(8, ge=0, description="Objects smaller than this (pixels) are dropped.")
     baseline_sigma: float = Field(1.0, ge=0, description="Classical baseline: Gaussian smoothing "
                                                          "before Otsu's threshold.")

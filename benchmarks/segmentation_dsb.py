@@ -1,0 +1,266 @@
+"""Benchmark: nucleus instance segmentation on DSB2018 fluorescence images.
+
+Not part of the test suite (it needs the external data set and trains for minutes).
+
+Data
+    DSB2018 stage1_train (BBBC038, community-fixed annotations) read from ``--data``
+    (default ``/work/shared/data/dsb2018-stage1-train``; see its PROVENANCE.md): the
+    ``appearance == grayscale_darkbg`` (fluorescence-like) images, 8-bit PNG, with
+    16-bit instance label images. Nothing is copied into the repository.
+
+Split
+    ``benchmarks/splits/dsb_detect_split.csv`` (321 train / 69 validation / 69 test),
+    the split of the detection benchmark.
+
+Protocol
+    - ``starconvex`` (32 rays) and ``distmap``: U-Nets trained on the train split with
+      per-image percentile normalization; every other validation image scores the
+      epochs (the best validation loss is kept).
+    - Post-processing thresholds (starconvex: probability and NMS IoU; distmap: mask and
+      marker thresholds) and the classical baseline's parameters (Otsu + distance
+      watershed: smoothing and seed distance) are chosen on the validation split by
+      the pooled mean of AP@0.5 and AP@0.75. Nothing is tuned on test.
+    - Peers: label images written by ``benchmarks/peers/`` (StarDist, Cellpose) under
+      ``bench_out/seg_peers/<tool>/<split>/<image_id>.tif`` are scored with the same
+      metrics when present (skipped with a note otherwise).
+    - Scores: StarDist-style matching (``microsight.metrics.segmentation``); AP =
+      TP / (TP + FP + FN) pooled over the images of a split (counts summed), plus the
+      mean over images of the per-image AP@0.5.
+
+Run (about 25 minutes on a loaded 2-core CPU)::
+
+    python benchmarks/segmentation_dsb.py               # writes bench_out/segmentation_dsb/
+    python benchmarks/segmentation_dsb.py --steps 300   # shorter training
+    python benchmarks/segmentation_dsb.py --quick       # smoke run: few steps, few images
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from microsight.api import build_config
+from microsight.data.pairs import TrainingSet, load_items
+from microsight.data.shapes import relabel_random
+from microsight.engine.bundle import load_model
+from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
+from microsight.engine.segmentation import classical_instances, normalize_inputs
+from microsight.engine.training import train_model
+from microsight.metrics.segmentation import matching, pool_matching
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from detect_dsb import SPLIT, link_folder, make_split
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path("/work/shared/data/dsb2018-stage1-train")
+THRESHOLDS = (0.5, 0.7, 0.75, 0.9)
+PEERS = REPO / "bench_out" / "seg_peers"
+
+METHODS = {
+    "starconvex": {"method": "starconvex", "n_rays": 32, "depth": 3},
+    "distmap": {"method": "distmap", "depth": 3},
+}
+GRIDS = {
+    "starconvex": {"prob_threshold": [0.3, 0.4, 0.5, 0.6, 0.7],
+                   "nms_threshold": [0.3, 0.4, 0.5]},
+    "distmap": {"mask_threshold": [0.4, 0.5, 0.6],
+                "marker_threshold": [0.3, 0.4, 0.5, 0.6, 0.7]},
+    "baseline": {"sigma": [1.0, 2.0], "min_distance": [3, 5, 8]},
+}
+
+
+def labels_of(targets: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.round(t[0]).astype(np.int32) for t in targets]
+
+
+def score(truths: list[np.ndarray], preds: list[np.ndarray]) -> dict[str, float]:
+    """Pooled AP at the report thresholds, F1@0.5 and the per-image mean AP@0.5."""
+    per = [matching(t, p, THRESHOLDS) for t, p in zip(truths, preds, strict=True)]
+    pooled = pool_matching(per)
+    out = {f"ap@{t:g}": pooled[t]["ap"] for t in THRESHOLDS}
+    out["f1@0.5"] = pooled[0.5]["f1"]
+    out["mean_image_ap@0.5"] = float(np.mean([r[0.5]["ap"] for r in per]))
+    out["pq@0.5"] = pooled[0.5]["pq"]
+    return out
+
+
+def objective(truths: list[np.ndarray], preds: list[np.ndarray]) -> float:
+    pooled = pool_matching(matching(t, p, (0.5, 0.75)) for t, p in zip(truths, preds,
+                                                                     strict=True))
+    return (pooled[0.5]["ap"] + pooled[0.75]["ap"]) / 2
+
+
+def train(name: str, loaded: dict, out: Path, args: argparse.Namespace) -> tuple:
+    (tx, ty, tsum), (vx, vy, _) = loaded["train"], loaded["val"]
+    config = build_config(name, {
+        "name": f"dsb-{name}",
+        "method": {**METHODS[name], "base_channels": args.base_channels},
+        "data": {"patch_size": [args.patch, args.patch], "batch_size": args.batch_size,
+                 "foreground_fraction": 0.7, "normalization": {"mode": "per_image"}},
+        "training": {"epochs": args.epochs, "steps_per_epoch": max(args.steps // args.epochs, 1),
+                     "learning_rate": 1e-3, "val_tile": 256, "early_stopping_patience": 6},
+    })
+    rng = np.random.default_rng(config.training.seed)
+    data = TrainingSet([x.copy() for x in tx], [relabel_random(t[0], rng)[None].astype(
+        np.float32) for t in ty], [x.copy() for x in vx[::2]],
+        [relabel_random(t[0], rng)[None].astype(np.float32) for t in vy[::2]],
+        {"files": tsum["files"], "split": "benchmark split"})
+    norm = normalize_inputs(data, config, 1)
+    model_dir = out / f"model_{name}"
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    t0 = time.time()
+    train_model(config, data, norm, model_dir, progress=True)
+    return load_model(model_dir), time.time() - t0
+
+
+def dense_maps(model, xs: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
+    """Network outputs (point estimates) of every image, and the seconds they took."""
+    settings = TileSettings.default(2)
+    predictor = TiledPredictor(model.module, settings)
+    maps, t0 = [], time.time()
+    for x in xs:
+        norm = input_normalizer(model.normalization, lambda x=x: x)
+        xn = norm.apply(x)
+        out = np.zeros((model.module.out_channels, *x.shape[1:]), np.float32)
+
+        def write(region, block, out=out):
+            out[(slice(None),) + region] = block
+
+        predictor.run(x.shape[1:], lambda r, xn=xn: xn[(slice(None),) + r], write)
+        maps.append(out)
+    return maps, time.time() - t0
+
+
+def tune(extract, maps: list, truths: list, grid: dict) -> tuple[dict, float]:
+    best, best_score = None, -1.0
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid, values, strict=True))
+        s = objective(truths, [extract(m, params) for m in maps])
+        print(f"    {params}: {s:.4f}", flush=True)
+        if s > best_score:
+            best, best_score = params, s
+    return best, best_score
+
+
+def peer_rows(ids: dict[str, list[str]], truths: dict[str, list[np.ndarray]]) -> list[dict]:
+    import tifffile
+
+    rows = []
+    if not PEERS.is_dir():
+        print(f"  no peer outputs in {PEERS}: peers skipped", flush=True)
+        return rows
+    for tool_dir in sorted(p for p in PEERS.iterdir() if p.is_dir()):
+        times = {}
+        if (tool_dir / "times.json").is_file():
+            times = json.loads((tool_dir / "times.json").read_text())
+        for split in ("val", "test"):
+            files = [tool_dir / split / f"{i}.tif" for i in ids[split]]
+            if not all(f.is_file() for f in files):
+                print(f"  {tool_dir.name}/{split}: incomplete, skipped", flush=True)
+                continue
+            preds = [tifffile.imread(f).astype(np.int64) for f in files]
+            rows.append({"source": tool_dir.name, "split": split,
+                         **score(truths[split], preds), "times": times})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--out", type=Path, default=REPO / "bench_out" / "segmentation_dsb")
+    ap.add_argument("--steps", type=int, default=400, help="training steps per method")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--patch", type=int, default=96)
+    ap.add_argument("--batch-size", type=int, default=6)
+    ap.add_argument("--base-channels", type=int, default=16)
+    ap.add_argument("--methods", default="starconvex,distmap")
+    ap.add_argument("--quick", action="store_true", help="smoke run on a few images")
+    ap.add_argument("--skip-train", action="store_true", help="reuse <out>/model_<method>")
+    args = ap.parse_args(argv)
+    split = make_split(args.data, SPLIT)
+    if args.quick:
+        split = {k: v[:6] for k, v in split.items()}
+        args.steps, args.epochs = 6, 2
+    print({k: len(v) for k, v in split.items()}, flush=True)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    folders = {k: link_folder(args.data, v, out / "data" / k) for k, v in split.items()}
+    loaded = {k: load_items(*folders[k], ndim=2) for k in split}
+    truths = {k: labels_of(loaded[k][1]) for k in ("val", "test")}
+    results: list[dict] = []
+    chosen: dict[str, dict] = {}
+    for name in [m for m in args.methods.split(",") if m]:
+        print(f"== {name}", flush=True)
+        if args.skip_train:
+            model, train_s = load_model(out / f"model_{name}"), None
+        else:
+            model, train_s = train(name, loaded, out, args)
+        cls = type(model.module)
+        cfg = model.config
+
+        def extract(dense, params, cls=cls, cfg=cfg):
+            c = cfg.model_copy(deep=True)
+            for k, v in params.items():
+                setattr(c.method, k, v)
+            return cls.extract(c, dense).labels
+
+        maps = {}
+        seconds = {}
+        for s in ("val", "test"):
+            maps[s], seconds[s] = dense_maps(model, loaded[s][0])
+        best, _val_obj = tune(extract, maps["val"], truths["val"], GRIDS[name])
+        chosen[name] = best
+        for s in ("val", "test"):
+            t0 = time.time()
+            preds = [extract(m, best) for m in maps[s]]
+            post = time.time() - t0
+            results.append({"source": name, "split": s, **score(truths[s], preds),
+                            "train_s": train_s, "predict_s_per_image":
+                            (seconds[s] + post) / len(preds), "params": best,
+                            "epochs": model.qc.get("epochs_run"),
+                            "best_epoch": model.qc.get("best_epoch")})
+        print(f"  {name}: {[r for r in results if r['source'] == name]}", flush=True)
+    print("== classical baseline", flush=True)
+    vx = loaded["val"][0]
+
+    def base(x, params):
+        return classical_instances(x, sigma=params["sigma"], min_distance=params["min_distance"])
+
+    best, _ = tune(lambda x, p: base(x, p), vx, truths["val"], GRIDS["baseline"])
+    chosen["baseline"] = best
+    for s in ("val", "test"):
+        t0 = time.time()
+        preds = [base(x, best) for x in loaded[s][0]]
+        results.append({"source": "Otsu + distance watershed", "split": s,
+                        **score(truths[s], preds), "train_s": 0,
+                        "predict_s_per_image": (time.time() - t0) / len(preds),
+                        "params": best})
+    results += peer_rows(split, truths)
+    (out / "results.json").write_text(json.dumps({"results": results, "chosen": chosen,
+                                                  "args": vars(args) | {"data": str(args.data),
+                                                                        "out": str(out)}},
+                                                 indent=1, default=str))
+    cols = ["source", "split", "ap@0.5", "ap@0.7", "ap@0.75", "ap@0.9", "f1@0.5",
+            "mean_image_ap@0.5", "pq@0.5", "train_s", "predict_s_per_image"]
+    with open(out / "results.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(results)
+    print("| " + " | ".join(cols) + " |")
+    for r in results:
+        print("| " + " | ".join(f"{r.get(c):.3f}" if isinstance(r.get(c), float) else
+                                str(r.get(c)) for c in cols) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
