@@ -90,3 +90,19 @@ def test_training_sections_in_report():
     ]
     page = rep.to_html()
     assert "over-fitting" in page and 'class="verdict warn"' in page
+
+
+def test_pdf_export_keeps_the_sections(tmp_path):
+    from microsight.qc.pdf import html_blocks
+
+    rep = Report("training", subtitle="method care")
+    epochs = np.arange(1, 8)
+    add_training_sections(rep, history(1.0 / epochs, 1.0 / epochs), {"best_epoch": 7})
+    rep.add_table("Metrics", [{"source": "network", "psnr": 30.0}])
+    rep.add_code("Configuration", "name: tiny\nmethod:\n  depth: 1")
+    path = rep.write(tmp_path / "report.pdf")  # the suffix picks the PDF export
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF") and b"/Title (training)" in data
+    kinds = [[b.kind for b in html_blocks(s.body)] for s in rep._sections]
+    assert kinds[0] == ["image", "text"]  # history figure and its caption
+    assert ["table"] in kinds and ["pre"] in kinds

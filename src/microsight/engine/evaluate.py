@@ -18,11 +18,17 @@ import numpy as np
 from microsight.config import config_to_yaml, get_method
 from microsight.data.pairs import load_items
 from microsight.engine.bundle import Model
-from microsight.engine.inference import predict_item
+from microsight.engine.inference import predict_image, predict_item
 from microsight.engine.predict import TileSettings
+from microsight.io import Image
+from microsight.metrics.calibration import regression_calibration
 from microsight.qc import Report
+from microsight.qc.figures import reliability_figure
+from microsight.qc.overfitting import add_training_sections
 
 MAX_PANELS = 3
+# Pixels sampled over all test images for the calibration of uncertainty maps.
+CALIBRATION_PIXELS = 200_000
 
 
 @dataclass
@@ -65,6 +71,62 @@ def summarize(rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[dict
     return out
 
 
+def _numeric_columns(rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> tuple[str, ...]:
+    """The registered metrics, then every other numeric column the scores hold (e.g. RSE)."""
+    extra = [k for row in rows for k, v in row.items()
+             if k not in metrics and isinstance(v, (int, float, np.floating))
+             and not isinstance(v, bool)]
+    present = [m for m in metrics if all(m in r for r in rows)]
+    return tuple(dict.fromkeys([*present, *(k for k in extra if all(k in r for r in rows))]))
+
+
+@dataclass
+class ReportContext:
+    """What an evaluation hands to the report hooks of its method.
+
+    Attributes
+    ----------
+    model : Model
+        The evaluated model.
+    evaluation : Evaluation
+        Per-image rows and the summary with bootstrap intervals.
+    data_summary : dict
+        What was read (files, axes, shapes, pixel sizes).
+    panels : list of (str, dict)
+        Example images per item, from the method's ``panels`` hook.
+    uncertainty : tuple of numpy.ndarray, optional
+        ``(scale, error)`` pixel samples for the calibration section, when the
+        model predicts an uncertainty.
+    """
+
+    model: Model
+    evaluation: Evaluation
+    data_summary: dict[str, Any]
+    panels: list[tuple[str, dict[str, np.ndarray]]] = field(default_factory=list)
+    uncertainty: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def pixel_size(self) -> float | None:
+        """Pixel size along X of the inputs (micrometres), if the files say."""
+        sizes = self.data_summary.get("pixel_sizes_um") or {}
+        return sizes.get("X")
+
+
+def _predict_with_spread(model: Model, item: np.ndarray, settings: TileSettings | None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction and per-pixel uncertainty of one channels-first item."""
+    axes = "CYX" if item.ndim == 3 else "CZYX"
+    pred, spread = predict_image(model, Image(item, axes), settings=settings, uncertainty=True)
+    return np.asarray(pred), np.asarray(spread)
+
+
+def _pixel_sample(arrays: list[np.ndarray], rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    """The same random ``n`` pixels (at most) of equally shaped arrays, flattened."""
+    size = arrays[0].size
+    pick = rng.choice(size, n, replace=False) if size > n else slice(None)
+    return [a.ravel()[pick] for a in arrays]
+
+
 def evaluate_model(
     model: Model,
     input_path: str | Path,
@@ -74,7 +136,7 @@ def evaluate_model(
     report: str | Path | None = None,
     settings: TileSettings | None = None,
 ) -> Evaluation:
-    """Score a model against ground truth and optionally write the HTML report.
+    """Score a model against ground truth and optionally write the report.
 
     Parameters
     ----------
@@ -85,7 +147,7 @@ def evaluate_model(
     axes : str, optional
         Axes override.
     report : str or Path, optional
-        Where to write the HTML report.
+        Where to write the report (HTML; a ``.pdf`` path writes a PDF).
     settings : TileSettings, optional
         Tiling used for prediction.
 
@@ -101,8 +163,18 @@ def evaluate_model(
     names = summary["item_names"]
     rows, panels = [], []
     baselines = cls.baselines(model.config)
+    with_spread = bool(getattr(model.module, "has_uncertainty", False))
+    rng = np.random.default_rng(0)
+    spread_samples: list[np.ndarray] = []
+    error_samples: list[np.ndarray] = []
     for name, x, y in zip(names, inputs, targets, strict=True):
-        pred = predict_item(model, x, settings)
+        if with_spread:
+            pred, spread = _predict_with_spread(model, x, settings)
+            s, e = _pixel_sample([spread, pred - y], rng, CALIBRATION_PIXELS // len(names))
+            spread_samples.append(s)
+            error_samples.append(e)
+        else:
+            pred = predict_item(model, x, settings)
         rows.append({"image": name, "source": "network", **cls.score(pred, y)})
         for label, fn in baselines.items():
             base = fn(x)
@@ -110,29 +182,109 @@ def evaluate_model(
                 rows.append({"image": name, "source": label, **cls.score(base, y)})
         if len(panels) < MAX_PANELS:
             panels.append((name, cls.panels(x, pred, y)))
-    result = Evaluation(rows, summarize(rows, metrics))
+    result = Evaluation(rows, summarize(rows, _numeric_columns(rows, metrics)))
     if report is not None:
-        result.report_path = write_report(model, result, summary, panels, report)
+        samples = ((np.concatenate(spread_samples), np.concatenate(error_samples))
+                   if spread_samples else None)
+        context = ReportContext(model, result, summary, panels, samples)
+        result.report_path = write_report(context, report)
     return result
 
 
-def write_report(model: Model, result: Evaluation, data_summary: dict[str, Any],
-                 panels: list[tuple[str, dict[str, np.ndarray]]], path: str | Path) -> Path:
-    """Assemble the evaluation report from its sections and write it."""
+def model_sections(report: Report, model: Model) -> None:
+    """Sections every model's report ends with: training data and QC, configuration.
+
+    Methods that write their own evaluation report call this too, so every
+    report shows the training history with its over-fitting verdict, the
+    noise of the validation estimate, the checks of the data split and the
+    configuration.
+
+    Parameters
+    ----------
+    report : Report
+        The report to extend.
+    model : Model
+        The model (its ``history`` and ``qc.json`` are read).
+    """
+    data = {k: v for k, v in (model.qc.get("data") or {}).items()
+            if k not in ("item_names", "val_items")}
+    if data:
+        report.add_key_values("Training data", data)
+    add_training_sections(report, model.history, model.qc)
+    report.add_code("Configuration", config_to_yaml(model.config))
+
+
+def calibration_section(report: Report, model: Model, scale: np.ndarray,
+                        error: np.ndarray) -> None:
+    """Reliability diagram, ECE and interval coverage of a model's uncertainty.
+
+    Parameters
+    ----------
+    report : Report
+        The report to extend.
+    model : Model
+        The model; ``module.uncertainty_distribution`` names the predictive
+        distribution (default Laplace, as probabilistic CARE).
+    scale, error : numpy.ndarray
+        Predicted scale and signed error per sampled pixel (output units).
+    """
+    distribution = getattr(model.module, "uncertainty_distribution", "laplace")
+    cal = regression_calibration(np.maximum(scale, 1e-12), error, distribution=distribution)
+    report.add_figure(
+        "Uncertainty calibration", reliability_figure(cal),
+        caption=f"Pixels binned by predicted {distribution} scale: the mean |error| the scale "
+                "promises against the mean |error| observed on the evaluation data (left), "
+                "and the share of errors inside central intervals (right). Points on the "
+                "diagonal: calibrated; below: the model is under-confident; above: "
+                "over-confident.")
+    report.add_key_values("Calibration summary", cal.summary())
+
+
+def write_report(context: ReportContext, path: str | Path) -> Path:
+    """Assemble the evaluation report from its sections and write it.
+
+    The method contributes its sections through its module's
+    ``report_sections(report, context)`` hook; the calibration and the
+    training sections are shared by every method.
+    """
+    model = context.model
     info = get_method(model.method)
     rep = Report(f"{model.config.name}: evaluation",
                  subtitle=f"method {info.name} ({info.summary})")
-    rep.add_table("Test metrics (mean over images)", result.summary,
-                  note="CARE protocol: target percentile-normalized, prediction range-matched "
+    rep.add_table("Test metrics (mean over images)", context.evaluation.summary,
+                  note="Mean over test images with a bootstrap 95% interval over images. "
+                       "CARE protocol: target percentile-normalized, prediction range-matched "
                        "by least squares. The baselines show what the network adds.")
-    rep.add_key_values("Test data", {k: v for k, v in data_summary.items()
+    rep.add_key_values("Test data", {k: v for k, v in context.data_summary.items()
                                      if k != "item_names"})
-    for name, images in panels:
-        rep.add_image_panels(f"Example: {name}", images,
-                             shared_range=[k for k in images if k in ("prediction", "target")])
-    rep.add_table("Per-image metrics", result.rows)
-    if model.history:
-        rep.add_history("Training history", model.history)
-    rep.add_key_values("Training", {k: v for k, v in model.qc.items() if k != "data"})
-    rep.add_code("Configuration", config_to_yaml(model.config))
+    info.module_class.report_sections(rep, context)
+    if context.uncertainty is not None:
+        calibration_section(rep, model, *context.uncertainty)
+    model_sections(rep, model)
+    return rep.write(path)
+
+
+def write_training_report(model: Model, path: str | Path) -> Path:
+    """The report written into every bundle after training (no test data needed).
+
+    Parameters
+    ----------
+    model : Model
+        The trained model.
+    path : str or Path
+        Destination (``report.html`` in the bundle).
+
+    Returns
+    -------
+    Path
+    """
+    info = get_method(model.method)
+    rep = Report(f"{model.config.name}: training report",
+                 subtitle=f"method {info.name} ({info.summary})")
+    rep.add_text("About this report",
+                 "Training quality control: the data, the training history with an "
+                 "over-fitting verdict, how precise the validation score is, and checks of the "
+                 "training/validation split. Test metrics need held-out data: run "
+                 "'microsight evaluate' for the full report.")
+    model_sections(rep, model)
     return rep.write(path)

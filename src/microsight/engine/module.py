@@ -159,6 +159,28 @@ class MicrosightModule(L.LightningModule):
         """Normalized input tiles ``(B, C, *S)`` -> normalized output tiles (float32)."""
         return self.point_estimate(self(x)).float()
 
+    # --- evaluation report ----------------------------------------------------
+    @classmethod
+    def report_sections(cls, report: Any, context: Any) -> None:
+        """Add the method's own sections to its evaluation report.
+
+        The default shows the example panels (error panels in a heat colour
+        map) and the per-image metrics; methods extend or replace it.
+
+        Parameters
+        ----------
+        report : microsight.qc.Report
+            The report being built.
+        context : microsight.engine.evaluate.ReportContext
+            The model, the evaluation, the data summary and the panels.
+        """
+        for name, images in context.panels:
+            report.add_image_panels(
+                f"Example: {name}", images,
+                shared_range=[k for k in images if k in ("prediction", "target")],
+                cmaps={k: "magma" for k in images if "error" in k or k.startswith("|")})
+        report.add_table("Per-image metrics", context.evaluation.rows)
+
     def features(self, x: torch.Tensor) -> torch.Tensor | None:
         """Globally pooled encoder features ``(B, F)`` of normalized inputs, or None.
 

@@ -14,6 +14,8 @@ from microsight.data.pairs import TrainingSet
 from microsight.engine.training import prepare_supervised
 from microsight.errors import MicrosightError
 from microsight.metrics import affine_match, percentile_normalize, restoration_metrics
+from microsight.metrics.resolution import decorrelation_resolution
+from microsight.metrics.squirrel import resolution_scaled_error
 
 Baseline = Callable[[np.ndarray], np.ndarray]
 
@@ -98,12 +100,17 @@ class RestorationMixin:
 
     @staticmethod
     def score(prediction: np.ndarray, target: np.ndarray) -> dict[str, float]:
-        """PSNR, SSIM, NRMSE after CARE's percentile normalization and range matching.
+        """PSNR, SSIM, NRMSE after CARE's percentile normalization and range matching,
+        and SQUIRREL's resolution-scaled error (RSE, normalized target units) and
+        Pearson correlation (RSP).
 
         Channels-first arrays are scored channel by channel and averaged.
         """
-        per_channel = [restoration_metrics(p, t, range_match=True)
-                       for p, t in zip(prediction, target, strict=True)]
+        per_channel = []
+        for p, t in zip(prediction, target, strict=True):
+            m = restoration_metrics(p, t, range_match=True)
+            sq = resolution_scaled_error(percentile_normalize(t), p)
+            per_channel.append({**m, "rse": sq.rse, "rsp": sq.rsp})
         return {k: float(np.mean([m[k] for m in per_channel])) for k in per_channel[0]}
 
     @staticmethod
@@ -123,4 +130,33 @@ class RestorationMixin:
         gt = percentile_normalize(target[0])
         pred = affine_match(prediction[0], gt)
         return {"input": input_item[0], "prediction": pred, "target": gt,
-                "|prediction - target|": np.abs(pred - gt)}
+                "|prediction - target|": np.abs(pred - gt),
+                "resolution-scaled error": resolution_scaled_error(gt, prediction[0]).error_map}
+
+    @classmethod
+    def report_sections(cls, report: Any, context: Any) -> None:
+        """Examples and per-image metrics, then the resolution of the example images."""
+        super().report_sections(report, context)  # type: ignore[misc]
+        pixel = context.pixel_size
+        scale = int(getattr(context.model.module, "output_scale", 1))
+        rows = []
+        for name, images in context.panels:
+            row: dict[str, Any] = {"image": name}
+            for key in ("input", "prediction", "target"):
+                if key in images:
+                    try:
+                        res = decorrelation_resolution(images[key])
+                    except MicrosightError:  # too small (e.g. a thin stack)
+                        res = float("nan")
+                    row[f"{key} (px)"] = res
+                    if pixel:
+                        # Predictions and targets of super-resolution lie on a finer grid.
+                        row[f"{key} (um)"] = res * pixel / (1 if key == "input" else scale)
+            rows.append(row)
+        if rows:
+            report.add_table(
+                "Resolution (decorrelation analysis)", rows,
+                note="Single-image resolution estimate (Descloux et al. 2019): the period of the "
+                     "highest spatial frequency still above the noise; NaN where no signal peak "
+                     "is found. RSE/RSP columns: SQUIRREL resolution-scaled error and Pearson "
+                     "correlation after the best blur, gain and offset (Culley et al. 2018).")

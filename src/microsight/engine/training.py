@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from microsight.config import Configuration, get_method
 from microsight.data.normalization import fit_normalizer
+from microsight.data.overlap import check_split
 from microsight.data.pairs import TrainingSet, load_items, split_items
 from microsight.data.tiling import tile_starts
 from microsight.engine.bundle import (
@@ -30,9 +31,12 @@ from microsight.engine.bundle import (
     write_weights,
 )
 from microsight.engine.callbacks import EpochPrinter, EpochRecorder
+from microsight.engine.evaluate import write_training_report
+from microsight.engine.module import MicrosightModule
 from microsight.engine.ood import describe_training_data
 from microsight.engine.sampling import PatchSampler
 from microsight.errors import MicrosightError
+from microsight.qc.overfitting import overfitting_verdict, validation_noise
 
 
 def normalize_set(data: TrainingSet, config: Configuration) -> dict[str, Any]:
@@ -176,6 +180,7 @@ def train_model(
         write_bundle_header(out, config, in_channels=data.in_channels,
                             out_channels=data.out_channels, normalization=normalization,
                             data_summary=data.summary)
+        _check_split(data, cfg.patch_size, out, progress)
 
     def on_best(mod: L.LightningModule, row: dict[str, Any]) -> None:
         write_weights(mod, out / "weights.safetensors")
@@ -212,6 +217,45 @@ def train_model(
     model.qc = update_qc(out, {"epochs_run": len(recorder.rows),
                                "stopped_early": trainer.should_stop and
                                len(recorder.rows) < tcfg.epochs,
-                               "device": accelerator, "precision": precision})
+                               "device": accelerator, "precision": precision,
+                               **_training_qc(module, model, val, recorder.rows)})
     write_model_card(out, model)
+    write_training_report(model, out / "report.html")
     return model
+
+
+def _check_split(data: TrainingSet, patch_size: list[int], out: Path, progress: bool) -> None:
+    """Warn (and note in qc.json) when validation repeats training data or is too small."""
+    checks, overlap = check_split(data.train_inputs, data.val_inputs, patch_size=patch_size,
+                                  train_targets=data.train_targets, val_targets=data.val_targets)
+    update_qc(out, {"data_checks": checks, "overlap": overlap})
+    for text in checks:
+        if progress:
+            print(f"microsight: warning: {text}", file=sys.stderr)
+        else:
+            warnings.warn(text, DataSplitWarning, stacklevel=3)
+
+
+class DataSplitWarning(UserWarning):
+    """The validation data repeat the training data, or are too few to be trusted."""
+
+
+def _training_qc(module: MicrosightModule, model: Model,
+                 val: list[tuple[torch.Tensor, torch.Tensor]],
+                 history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Over-fitting verdict and, for the base validation metric, its noise over tiles."""
+    qc: dict[str, Any] = {"overfitting": overfitting_verdict(history).to_dict()}
+    # Methods with their own validation metric (masked, per class...) have no
+    # per-tile squared error to resample.
+    if type(module).validation_step is not MicrosightModule.validation_step:
+        return qc
+    module.load_state_dict(model.module.state_dict())  # the best epoch's weights
+    module.eval()
+    tile_mse: list[float] = []
+    with torch.inference_mode():
+        for x, y in val:
+            x, y = module.prepare_batch(x.to(module.device), y.to(module.device))
+            pred = module.point_estimate(module(x)).float()
+            tile_mse += ((pred - y.float()) ** 2).flatten(1).mean(1).tolist()
+    qc["validation"] = validation_noise(tile_mse)
+    return qc

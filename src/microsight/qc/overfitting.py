@@ -291,6 +291,11 @@ def add_training_sections(
     checks = list(qc.get("data_checks") or [])
     if checks:
         report.add_verdict("Data checks", "warning", "\n".join(checks), level="warn")
+    elif "data_checks" in qc:
+        n = (qc.get("overlap") or {}).get("inputs", {}).get("val_patches", 0)
+        report.add_verdict("Data checks", "ok",
+                           f"No validation patch repeats a training patch ({n} checked), and "
+                           "the validation set is not too small.", level="ok")
     skip = {"data", "overfitting", "validation", "data_checks", "overlap"}
     facts = {k: v for k, v in qc.items() if k not in skip and not isinstance(v, (dict, list))}
     if facts:

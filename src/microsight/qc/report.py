@@ -403,13 +403,16 @@ class Report:
         Parameters
         ----------
         path : str or os.PathLike
-            Destination ``.html`` file.
+            Destination ``.html`` file; a ``.pdf`` suffix writes the PDF
+            export instead (:meth:`write_pdf`).
 
         Returns
         -------
         pathlib.Path
         """
         path = Path(path)
+        if path.suffix.lower() == ".pdf":
+            return self.write_pdf(path)
         text = self.to_html()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
