@@ -281,7 +281,7 @@ def evaluate(
     input, target : str or Path
         Held-out inputs and ground truth (files or folders paired by name).
     report : str or Path, optional
-        HTML report to write.
+        Report to write: HTML, or a PDF when the path ends in ``.pdf``.
     axes : str, optional
         Axes override.
     tile : int, optional

@@ -148,7 +148,7 @@ def evaluate(
     model: Annotated[Path, typer.Argument(help="Model folder or .zip.")],
     input: Annotated[Path, typer.Option("--input", "-i", help="Held-out inputs.")],
     target: Annotated[Path, typer.Option("--target", "-t", help="Ground truth.")],
-    report: Annotated[Path | None, typer.Option(help="HTML report to write.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Report: HTML, or PDF (.pdf path).")] = None,
     axes: Axes = None,
 ) -> None:
     """Score a model against ground truth and classical baselines."""
