@@ -1,0 +1,174 @@
+"""Benchmark: label-free prediction of DAPI, MAP2 and NFH from a phase-contrast z-stack.
+
+Not part of the test suite (it needs the external data and trains for many minutes).
+
+Data
+    In silico labeling (Christiansen et al. 2018), Condition B, well A4: one field of
+    768 x 1024 pixels, 13 phase-contrast planes (input) and confocal max-projections of
+    DAPI, MAP2 and NFH (targets), 16-bit PNG, read from ``--data`` (default
+    ``/work/shared/data/isl-finkbeiner-conditionB-wellA4``; see its PROVENANCE.md). The
+    planes are stacked into a ZYX TIFF (the model reads its planes as channels,
+    ``z_as_channels``) and the targets into a CYX TIFF under ``<out>/data/``.
+
+Split (rows of the one field; fixed, stated here)
+    - train: rows 0-511 (512 x 1024);
+    - validation: rows 512-639 (128 x 1024): scores every epoch, picks the kept weights;
+    - test: rows 640-767 (128 x 1024): scored once at the end, never used to choose.
+
+Protocol
+    - ``labelfree`` U-Net: 13 planes in, 3 targets out, L1 loss, dataset percentile
+      normalization per channel, flips/rotations, patches centred half of the time on
+      bright target pixels; epochs of ``--epoch-steps`` steps, the epoch with the
+      lowest validation loss is kept.
+    - ``labelfree`` with ``gan: true``: the kept U-Net refined by a conditional PatchGAN
+      (pix2pix) for ``--gan-steps`` more steps, selected on validation the same way.
+    - Baseline: per-pixel linear regression of each target on the 13 planes and their
+      Gaussian-smoothed copies (sigma 2 and 6), fitted on the training rows.
+    - Scores: pixel-wise Pearson r per target (and SSIM, NRMSE), on validation and test
+      separately.
+
+Run::
+
+    python benchmarks/labelfree_isl.py                 # ~25 min on a shared 2-core CPU
+    python benchmarks/labelfree_isl.py --fast          # smoke run (minutes)
+    python benchmarks/labelfree_isl.py --steps 6000 --patch 256 --batch 16 --depth 4 \
+        --base 32                                      # the size of a GPU run
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+from microsight import evaluate, train
+from microsight.io import write_image
+
+DATA = Path("/work/shared/data/isl-finkbeiner-conditionB-wellA4")
+TARGETS = ("DAPI", "MAP2", "NFH")
+ROWS = {"train": (0, 512), "validation": (512, 640), "test": (640, 768)}
+
+
+def prepare(data: Path, out: Path) -> dict[str, tuple[Path, Path]]:
+    """Stack the planes and targets and cut the regions; return (input, target) per part."""
+    planes = sorted(data.glob("input_PHASE_CONTRAST_z*.png"))
+    if len(planes) != 13:
+        raise SystemExit(f"expected 13 phase-contrast planes in {data}, found {len(planes)}")
+    phase = np.stack([iio.imread(p) for p in planes])
+    fluo = np.stack([iio.imread(data / f"target_MAXPROJECT_{t}_CONFOCAL.png") for t in TARGETS])
+    folder = out / "data"
+    parts = {
+        # The training file holds train + validation rows; the model holds out its bottom
+        # 128 rows (val_fraction 0.2), i.e. exactly the validation region.
+        "fit": (0, 640),
+        "validation": ROWS["validation"],
+        "test": ROWS["test"],
+    }
+    paths = {}
+    for name, (r0, r1) in parts.items():
+        x = folder / name / "input" / "field.tif"
+        y = folder / name / "target" / "field.tif"
+        write_image(x, phase[:, r0:r1], "ZYX")
+        write_image(y, fluo[:, r0:r1], "CYX")
+        paths[name] = (x.parent, y.parent)
+    return paths
+
+
+def unet_config(args: argparse.Namespace) -> dict:
+    return {
+        "name": "isl-labelfree-unet",
+        "method": {"method": "labelfree", "depth": args.depth, "base_channels": args.base,
+                   "batch_norm": True, "loss": "l1", "z_as_channels": True,
+                   "target_names": list(TARGETS)},
+        "data": {"patch_size": [args.patch, args.patch], "batch_size": args.batch,
+                 "val_fraction": 0.2, "foreground_fraction": 0.5},
+        "training": {"learning_rate": args.lr, "steps_per_epoch": args.epoch_steps,
+                     "val_tile": 128, "early_stopping_patience": None},
+    }
+
+
+def gan_config(args: argparse.Namespace, unet_path: Path) -> dict:
+    cfg = unet_config(args)
+    cfg["name"] = "isl-labelfree-gan"
+    cfg["method"].update({"gan": True, "refine_from": str(unet_path),
+                          "gan_weight": args.gan_weight, "disc_channels": 16,
+                          "disc_layers": 3})
+    cfg["training"]["learning_rate"] = args.lr / 4
+    cfg["training"]["steps_per_epoch"] = max(args.gan_steps // 3, 1)
+    return cfg
+
+
+def scores(model, parts: dict, out: Path, tag: str) -> list[dict]:
+    rows = []
+    for split in ("validation", "test"):
+        x, y = parts[split]
+        result = evaluate(model, x, y, report=out / f"report_{tag}_{split}.html")
+        for r in result.summary:
+            row = {"model": tag, "split": split, "source": r["source"]}
+            for t in TARGETS:
+                row[f"pearson {t}"] = round(r[f"pearson {t}"], 4)
+                row[f"ssim {t}"] = round(r[f"ssim {t}"], 4)
+                row[f"nrmse {t}"] = round(r[f"nrmse {t}"], 4)
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--out", type=Path, default=Path("bench_out/labelfree_isl"))
+    p.add_argument("--steps", type=int, default=300, help="U-Net optimizer steps")
+    p.add_argument("--gan-steps", type=int, default=60, help="GAN refinement steps (0: none)")
+    p.add_argument("--epoch-steps", type=int, default=50, help="steps between validations")
+    p.add_argument("--patch", type=int, default=128)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--base", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--gan-weight", type=float, default=0.01)
+    p.add_argument("--fast", action="store_true", help="smoke run: a few steps")
+    args = p.parse_args()
+    if args.fast:
+        args.steps, args.gan_steps, args.epoch_steps, args.patch = 6, 3, 3, 64
+        args.out = args.out.with_name(args.out.name + "_fast")
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True)
+    parts = prepare(args.data, args.out)
+    t0 = time.perf_counter()
+    unet = train("labelfree", *parts["fit"], out=args.out / "unet", config=unet_config(args),
+                 steps=args.steps, progress=True)
+    timing = {"unet_train_s": round(time.perf_counter() - t0, 1)}
+    rows = scores(unet, parts, args.out, "unet")
+    if args.gan_steps:
+        t0 = time.perf_counter()
+        gan = train("labelfree", *parts["fit"], out=args.out / "gan",
+                    config=gan_config(args, args.out / "unet"), steps=args.gan_steps,
+                    progress=True)
+        timing["gan_train_s"] = round(time.perf_counter() - t0, 1)
+        rows += scores(gan, parts, args.out, "gan")
+    keys = list(rows[0])
+    with open(args.out / "results.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = {"args": {k: str(v) for k, v in vars(args).items()}, "timing": timing,
+               "split_rows": ROWS, "rows": rows,
+               "registration": unet.qc["data"].get("registration"),
+               "unet_best_epoch": unet.qc.get("best_epoch")}
+    (args.out / "results.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(timing))
+    print("| model | split | source | " + " | ".join(f"r {t}" for t in TARGETS) + " |")
+    for r in rows:
+        print(f"| {r['model']} | {r['split']} | {r['source']} | "
+              + " | ".join(f"{r[f'pearson {t}']:.3f}" for t in TARGETS) + " |")
+
+
+if __name__ == "__main__":
+    main()
