@@ -331,3 +331,61 @@ def config_template(method: str) -> str:
     """Default configuration of ``method`` as YAML, a starting point for ``--config``."""
     cfg = build_config(method)
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def simulate_smlm(out: str | Path, table: str | Path | None = None, *,
+                  config: str | Path | dict | None = None, sites: str | Path | None = None,
+                  table_format: str = "native", **overrides: Any) -> tuple[Path, Path]:
+    """Simulate an SMLM movie and write it with its ground-truth localization table.
+
+    Parameters
+    ----------
+    out : str or Path
+        Movie to write (``.tif``, ``.ome.tif`` or ``.ome.zarr``; axes TYX, ADU).
+    table : str or Path, optional
+        Ground-truth CSV (default: ``out`` with ``.csv``).
+    config : str, Path or dict, optional
+        Simulation settings (YAML file or dict of
+        :class:`microsight.data.smlm.SimulationConfig` fields).
+    sites : str or Path, optional
+        Localization table whose positions are the binding sites (structure
+        ``table``).
+    table_format : {"native", "thunderstorm"}
+        Columns of the ground-truth CSV.
+    **overrides
+        Settings that replace those of ``config`` (``None`` values are ignored),
+        e.g. ``density=2.0, frames=500``; ``camera`` takes a dict.
+
+    Returns
+    -------
+    tuple of Path
+        The movie and the table written.
+    """
+    from pydantic import ValidationError
+
+    from microsight.config.base import _format_errors
+    from microsight.data.smlm import SimulationConfig, simulate
+    from microsight.io import write_image
+    from microsight.io.localizations import read_localizations, write_localizations
+
+    if isinstance(config, (str, Path)):
+        path = Path(config)
+        if not path.is_file():
+            raise MicrosightError(f"simulation config {path} not found")
+        config = yaml.safe_load(path.read_text()) or {}
+    settings = merge_overrides(dict(config or {}), overrides)
+    if sites is not None:
+        settings.setdefault("structure", "table")
+    try:
+        cfg = SimulationConfig.model_validate(settings)
+    except ValidationError as exc:
+        raise MicrosightError(f"invalid simulation settings: {_format_errors(exc)}") from None
+    sim = simulate(cfg, table=read_localizations(sites) if sites is not None else None)
+    out = Path(out)
+    name = out.name[:-len(".ome.zarr")] if out.name.endswith(".ome.zarr") else out.stem
+    table = Path(table) if table is not None else out.with_name(
+        name.removesuffix(".ome") + ".csv")
+    size = cfg.pixel_size / 1000
+    movie = np.clip(np.round(sim.movie), 0, 65535).astype(np.uint16)
+    written = write_image(out, movie, "TYX", {"Y": size, "X": size})
+    return written, write_localizations(table, sim.truth, format=table_format)

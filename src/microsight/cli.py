@@ -202,6 +202,45 @@ def export(
     console.print(f"wrote {api.export(model, zip_path)}")
 
 
+simulate_app = typer.Typer(help="Simulate data with known ground truth.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.command("smlm")
+def simulate_smlm(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Movie to write (.tif, .ome.zarr).")],
+    table: Annotated[Path | None, typer.Option(help="Ground-truth CSV (default: next to "
+                                                    "the movie).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file of simulation settings.")] =
+    None,
+    frames: Annotated[int | None, typer.Option(help="Number of frames.")] = None,
+    size: Annotated[str | None, typer.Option(help="Frame size, e.g. 64 or 64,128.")] = None,
+    density: Annotated[float | None, typer.Option(help="Emitters per frame and um^2.")] = None,
+    structure: Annotated[str | None, typer.Option(
+        help="random, filaments, clusters or table (with --sites).")] = None,
+    sites: Annotated[Path | None, typer.Option(help="Table of binding sites (nm).")] = None,
+    psf: Annotated[str | None, typer.Option(help="gaussian, integrated or astigmatic.")] =
+    None,
+    camera: Annotated[str | None, typer.Option(help="emccd, scmos or ideal.")] = None,
+    photons: Annotated[float | None, typer.Option(help="Mean photons per emitter.")] = None,
+    background: Annotated[float | None, typer.Option(help="Background photons/pixel.")] =
+    None,
+    pixel_size: Annotated[float | None, typer.Option(help="Pixel size (nm).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    thunderstorm: Annotated[bool, typer.Option(help="ThunderSTORM CSV columns.")] = False,
+) -> None:
+    """Simulate a blinking SMLM movie and its ground-truth localization table."""
+    shape = _sizes(size)
+    movie, truth = api.simulate_smlm(
+        out, table, config=config, sites=sites,
+        table_format="thunderstorm" if thunderstorm else "native",
+        frames=frames, shape=shape * 2 if shape and len(shape) == 1 else shape,
+        density=density, structure=structure, psf=psf,
+        camera={"model": camera} if camera else None, photons=photons,
+        background=background, pixel_size=pixel_size, seed=seed)
+    console.print(f"wrote {movie} and {truth}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line and exit code 2."""
     try:

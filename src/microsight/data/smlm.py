@@ -66,6 +66,12 @@ class CameraConfig(StrictModel):
         base = 0.0 if self.model == "ideal" else self.baseline
         return ((np.asarray(adu, np.float32) - base) / self.adu_per_photon()).astype(np.float32)
 
+    def from_photons(self, photons: np.ndarray) -> np.ndarray:
+        """Mean ADU of incident ``photons`` (noise-free inverse of :meth:`to_photons`)."""
+        base = 0.0 if self.model == "ideal" else self.baseline
+        return (np.asarray(photons, np.float32) * self.adu_per_photon() + base).astype(
+            np.float32)
+
 
 class SimulationConfig(StrictModel):
     """Everything that defines a simulated SMLM movie."""

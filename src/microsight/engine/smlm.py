@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,10 @@ class SMLMConfig(MethodConfig):
         description="Simulation of the training movies; its camera and pixel size must "
                     "match the data the model will see.")
     train_frames: int = Field(1000, ge=4, description="Simulated training frames.")
+    train_densities: list[float] = Field(
+        [], description="Emitter densities (per um^2) of the simulated training movies, "
+                        "frames split evenly between them (a model for a range of "
+                        "densities); empty: simulation.density only.")
     val_frames: int = Field(64, ge=1, description="Simulated validation frames.")
     tolerance: float = Field(250.0, gt=0, description="Matching tolerance (nm) in evaluation.")
     classical_threshold: float = Field(
@@ -97,9 +102,38 @@ def movie_frames(image: Image) -> np.ndarray:
     raise MicrosightError(f"{name} has axes {axes}; an SMLM movie must be TYX")
 
 
+def check_pixel_size(image: Image, m: SMLMConfig) -> None:
+    """Warn when the movie's metadata give another pixel size than the model was trained on."""
+    size_um = image.pixel_sizes.get("X")
+    if size_um and abs(size_um * 1000 - m.simulation.pixel_size) > 0.02 * m.simulation.pixel_size:
+        name = image.path.name if image.path else "the movie"
+        warnings.warn(
+            f"{name} has {size_um * 1000:g} nm pixels but the model was trained for "
+            f"{m.simulation.pixel_size:g} nm; coordinates use the model's pixel size",
+            stacklevel=3)
+
+
 def scaled_input(frames_adu: np.ndarray, m: SMLMConfig) -> np.ndarray:
     """Network input: photons (camera model of the config) divided by the photon scale."""
     return m.simulation.camera.to_photons(frames_adu) / np.float32(m.photon_scale)
+
+
+def simulate_mixture(m: SMLMConfig, frames: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A movie (ADU) and truth made of equal parts at each of ``m.train_densities``."""
+    densities = m.train_densities or [m.simulation.density]
+    parts = np.array_split(np.arange(frames), len(densities))
+    movies, tables, start = [], [], 0
+    for k, (density, part) in enumerate(zip(densities, parts, strict=True)):
+        if len(part) == 0:
+            continue
+        sim = simulate(m.simulation.model_copy(update={
+            "frames": len(part), "density": density, "seed": seed + 7 * k}))
+        table = sim.truth.copy()
+        table["frame"] += start
+        movies.append(sim.movie)
+        tables.append(table)
+        start += len(part)
+    return np.concatenate(movies), np.concatenate(tables)
 
 
 def training_movies(m: SMLMConfig, seed: int, input_path: str | Path | None,
@@ -114,15 +148,13 @@ def training_movies(m: SMLMConfig, seed: int, input_path: str | Path | None,
     10% of the frames validate.
     """
     if input_path is None or str(input_path) == SIMULATE:
-        base = m.simulation.model_copy(update={"frames": m.train_frames,
-                                               "seed": 1_000_003 + seed})
-        train = simulate(base)
-        val = simulate(base.model_copy(update={"frames": m.val_frames,
-                                               "seed": 2_000_003 + seed}))
+        train = simulate_mixture(m, m.train_frames, 1_000_003 + seed)
+        val = simulate_mixture(m, m.val_frames, 2_000_003 + seed)
         summary = {"source": "simulation", "frames": m.train_frames,
-                   "val_frames": m.val_frames, "emitters": int(len(train.truth)),
-                   "density": m.simulation.density, "structure": m.simulation.structure}
-        return (train.movie, train.truth), (val.movie, val.truth), summary
+                   "val_frames": m.val_frames, "emitters": int(len(train[1])),
+                   "densities": m.train_densities or [m.simulation.density],
+                   "structure": m.simulation.structure}
+        return train, val, summary
     if target_path is None:
         raise MicrosightError(
             "training on your own movie needs its ground truth: pass --target table.csv "

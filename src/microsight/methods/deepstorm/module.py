@@ -32,6 +32,7 @@ from microsight.engine.predict import TileSettings
 from microsight.engine.sampling import PatchSampler
 from microsight.engine.smlm import (
     SIMULATE,
+    check_pixel_size,
     classical_table,
     identity_grids,
     make_training_set,
@@ -174,6 +175,7 @@ class DeepStormModule(MicrosightModule):
             frames), or the file written to ``out`` with its pixel size.
         """
         m: DeepStormConfig = model.config.method
+        check_pixel_size(image, m)
         recon = cls.reconstruct(model, movie_frames(image), progress=progress)
         if out is None:
             return recon

@@ -34,6 +34,7 @@ from microsight.engine.sampling import PatchSampler
 from microsight.engine.smlm import (
     LOC_METRICS,
     SIMULATE,
+    check_pixel_size,
     classical_table,
     identity_grids,
     make_training_set,
@@ -263,6 +264,7 @@ class LocalizeModule(MicrosightModule):
             raise MicrosightError(
                 f"localize writes a localization table: give an output ending in .csv, not "
                 f"{Path(out).name}")
+        check_pixel_size(image, model.config.method)
         table = cls.localize_movie(model, movie_frames(image), progress=progress)
         if out is None:
             return table

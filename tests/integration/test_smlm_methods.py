@@ -1,0 +1,97 @@
+"""SMLM methods end to end: tiny training of each network, prediction, evaluation, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from microsight import api
+from microsight.cli import main
+from microsight.data.smlm import SimulationConfig, simulate
+from microsight.errors import MicrosightError
+from microsight.io.localizations import LOC_DTYPE, read_localizations, write_localizations
+
+SIM = {"frames": 8, "shape": [16, 16], "density": 3.0}
+
+
+def _config(method: str, **extra) -> dict:
+    return {"name": "tiny", "method": {"method": method, "depth": 1, "base_channels": 4,
+                                       "train_frames": 8, "val_frames": 2, "simulation": SIM,
+                                       **extra},
+            "data": {"patch_size": [16, 16], "batch_size": 4},
+            "training": {"epochs": 1, "steps_per_epoch": 2, "val_tile": 16}}
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("smlm")
+    sim = simulate(SimulationConfig(**{**SIM, "seed": 9}))
+    tifffile.imwrite(root / "movie.tif", sim.movie.astype(np.uint16))
+    return root / "movie.tif", write_localizations(root / "truth.csv", sim.truth)
+
+
+def test_localize_train_predict_evaluate(tmp_path: Path, movie: tuple[Path, Path]) -> None:
+    model = api.train("localize", None, out=tmp_path / "loc", progress=False,
+                      config=_config("localize", train_densities=[1.0, 4.0]))
+    assert model.module.network.head.out_channels == 8  # p, 3 means, 3 log-sds, background
+    assert model.qc["data"]["densities"] == [1.0, 4.0]
+    out = api.predict(model, movie[0], axes="TYX", out=tmp_path / "locs.csv")
+    table = read_localizations(out)
+    assert table.dtype == LOC_DTYPE
+    result = api.evaluate(model, movie[0], movie[1], report=tmp_path / "r.html")
+    sources = [r["source"] for r in result.summary]
+    assert sources == ["network", "classical MLE fit"]
+    assert result.mean("classical MLE fit", "jaccard") > 0.1
+    assert (tmp_path / "r.html").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_localize_3d_outputs_z(tmp_path: Path) -> None:
+    sim3d = {**SIM, "psf": "astigmatic"}
+    model = api.train("localize", None, out=tmp_path / "loc3d", progress=False,
+                      config=_config("localize", simulation=sim3d, threshold=0.01,
+                                     single_threshold=0.02))
+    assert model.module.network.head.out_channels == 10
+    frames = simulate(SimulationConfig(**{**sim3d, "seed": 4})).movie
+    table = api.predict(model, frames, axes="TYX")
+    # The untrained-ish network fires everywhere at this low threshold: z has values.
+    assert len(table) > 0 and np.isfinite(table["sigma_z"]).all()
+
+
+@pytest.mark.slow
+def test_localize_from_movie_and_table(tmp_path: Path, movie: tuple[Path, Path]) -> None:
+    model = api.train("localize", movie[0], movie[1], out=tmp_path / "own", axes="TYX",
+                      progress=False, config=_config("localize"))
+    assert model.qc["data"]["source"].endswith("movie.tif")
+    with pytest.raises(MicrosightError, match="--target"):
+        api.train("localize", movie[0], None, out=tmp_path / "bad", progress=False,
+                  config=_config("localize"))
+
+
+def test_deepstorm_train_and_reconstruct(tmp_path: Path, movie: tuple[Path, Path]) -> None:
+    model = api.train("deepstorm", None, out=tmp_path / "ds", progress=False,
+                      config=_config("deepstorm", factor=4))
+    recon = api.predict(model, movie[0], axes="TYX")
+    assert recon.shape == (64, 64) and recon.min() >= 0
+    written = api.predict(model, movie[0], axes="TYX", out=tmp_path / "sr.tif")
+    assert tifffile.imread(written).shape == (64, 64)
+    result = api.evaluate(model, movie[0], movie[1])
+    assert {r["source"] for r in result.rows} == {"network", "classical MLE fit"}
+    assert all(np.isfinite(r["nmse"]) for r in result.rows)
+
+
+def test_cli_simulate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "sim.tif"
+    code = main(["simulate", "smlm", "--out", str(out), "--frames", "4", "--size", "16",
+                 "--density", "2", "--camera", "scmos", "--seed", "3", "--thunderstorm"])
+    assert code == 0
+    movie = tifffile.imread(out)
+    assert movie.shape == (4, 16, 16) and movie.dtype == np.uint16
+    table = read_localizations(tmp_path / "sim.csv")
+    assert len(table) > 0 and table["frame"].max() <= 3
+    assert (tmp_path / "sim.csv").read_text().startswith('"id","frame","x [nm]"')
+    assert main(["simulate", "smlm", "--out", str(out), "--psf", "bad"]) == 2
+    assert "psf" in capsys.readouterr().err

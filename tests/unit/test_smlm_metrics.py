@@ -1,0 +1,107 @@
+"""SMLM metrics on constructed cases; classical fitter and Cramer-Rao bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microsight.data.smlm import CameraConfig, SimulationConfig, render_psfs
+from microsight.data.smlm_fit import crlb, find_spots, fit_spots, localize_classical
+from microsight.io.localizations import make_table
+from microsight.metrics.smlm import (
+    efficiency,
+    localization_scores,
+    match_localizations,
+    nmse,
+    reconstruction_scores,
+)
+
+
+def _truth() -> np.ndarray:
+    return make_table(frame=np.array([0, 0, 1, 2]), x=np.array([100.0, 900.0, 500.0, 300.0]),
+                      y=np.array([100.0, 900.0, 500.0, 300.0]))
+
+
+def test_perfect_and_shifted_localizations() -> None:
+    truth = _truth()
+    s = localization_scores(truth, truth)
+    assert s["jaccard"] == 1 and s["rmse_lateral"] == 0 and s["efficiency_lateral"] == 100
+    shifted = truth.copy()
+    shifted["x"] += 6.0
+    shifted["y"] += 8.0
+    s = localization_scores(shifted, truth)
+    assert s["rmse_lateral"] == pytest.approx(10.0)
+    assert s["efficiency_lateral"] == pytest.approx(90.0)
+
+
+def test_false_positives_negatives_and_frames() -> None:
+    truth = _truth()
+    pred = make_table(frame=np.array([0, 0, 2, 1]), x=np.array([110.0, 2000.0, 300.0, 300.0]),
+                      y=np.array([100.0, 2000.0, 300.0, 300.0]))
+    # Matches: frame 0 (100,100) and frame 2 (300,300); (300,300) in frame 1 is not the
+    # truth of frame 1, (2000,2000) is too far.
+    s = localization_scores(pred, truth, tolerance=250)
+    assert (s["tp"], s["fp"], s["fn"]) == (2, 2, 2)
+    assert s["jaccard"] == pytest.approx(2 / 6)
+    assert s["recall"] == pytest.approx(0.5) and s["precision"] == pytest.approx(0.5)
+    assert s["rmse_lateral"] == pytest.approx(np.sqrt(50.0))
+    assert localization_scores(pred, truth, tolerance=5)["tp"] == 1
+
+
+def test_axial_tolerance_and_rmse() -> None:
+    truth = _truth()
+    pred = truth.copy()
+    pred["z"] = np.array([30.0, -30.0, 400.0, 0.0])
+    pi, _ = match_localizations(pred, truth, 250, axial_tolerance=300)
+    assert len(pi) == 3  # the emitter 400 nm off in z does not match
+    s = localization_scores(pred, truth, 250, axial_tolerance=300)
+    assert s["rmse_axial"] == pytest.approx(np.sqrt((900 + 900 + 0) / 3))
+    assert s["efficiency_axial"] == pytest.approx(
+        100 - np.hypot(100 - 60, 0.5 * s["rmse_axial"]))
+
+
+def test_efficiency_formula() -> None:
+    assert efficiency(1.0, 0.0) == 100
+    assert efficiency(0.8, 15.0) == pytest.approx(100 - np.hypot(20, 15))
+    assert efficiency(0.8, 15.0, alpha=0.5) == pytest.approx(100 - np.hypot(20, 7.5))
+
+
+def test_nmse_and_frc() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.zeros((64, 64))
+    truth[rng.integers(0, 64, 40), rng.integers(0, 64, 40)] = 1
+    from scipy import ndimage
+
+    truth = ndimage.gaussian_filter(truth, 1.5)
+    assert nmse(3.0 * truth, truth) == pytest.approx(0, abs=1e-12)  # gain is free
+    noisy = truth + rng.normal(0, truth.std(), truth.shape)
+    assert 0.3 < nmse(noisy, truth) < 0.7
+    good = reconstruction_scores(truth + 0.1 * noisy, truth, pixel_size=10.0)
+    bad = reconstruction_scores(rng.normal(0, 1, truth.shape), truth, pixel_size=10.0)
+    assert good["frc_resolution"] < bad["frc_resolution"]
+
+
+def test_crlb_matches_theory_without_background() -> None:
+    # No background, large window: var = (sigma^2 + 1/12) / N (Mortensen et al. 2010).
+    b = crlb(1000, 1e-6, 1.3, window=21)
+    assert b["x"] == pytest.approx(np.sqrt((1.3 ** 2 + 1 / 12) / 1000), rel=0.05)
+    assert crlb(1000, 20, 1.3, excess=2)["x"] == pytest.approx(
+        np.sqrt(2) * crlb(1000, 20, 1.3)["x"], rel=1e-6)
+
+
+def test_classical_fit_reaches_the_crlb() -> None:
+    rng = np.random.default_rng(1)
+    n = 300
+    cfg = SimulationConfig(shape=[16, 16], camera=CameraConfig(model="ideal", qe=1.0))
+    truth = make_table(frame=np.arange(n), x=rng.uniform(700, 900, n), y=rng.uniform(700, 900, n),
+                       photons=2000.0)
+    movie = rng.poisson(render_psfs(truth, cfg, n) + 20).astype(np.float32)
+    spots = find_spots(movie, 1.1)
+    assert len(spots) == n
+    fit = fit_spots(movie, spots, 1.1)
+    err = fit["x"] * 100 - truth["x"][spots[:, 0]]
+    bound = crlb(2000, 20, 1.1)["x"] * 100
+    assert np.sqrt(np.mean(err ** 2)) == pytest.approx(bound, rel=0.15)
+    assert np.median(fit["photons"]) == pytest.approx(2000, rel=0.05)
+    table = localize_classical(movie, sigma=1.1, pixel_size=100.0)
+    assert localization_scores(table, truth, 100)["jaccard"] > 0.95
