@@ -43,7 +43,7 @@ from microsight.engine.predict import input_normalizer
 OOD_FILE = "ood.json"
 DESCRIPTOR_VERSION = 1
 #: Training images summarised (evenly spaced), and patches per image.
-MAX_IMAGES = 96
+MAX_IMAGES = 64
 PATCHES_PER_IMAGE = 8
 #: Quantile of the cross-fitted training scores used as threshold.
 QUANTILE = 0.99
