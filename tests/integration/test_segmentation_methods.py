@@ -94,3 +94,29 @@ def test_labels_need_targets(seg_data, tmp_path: Path) -> None:
     images, _ = seg_data
     with pytest.raises(MicrosightError, match="--target"):
         api.train("starconvex", images, None, out=tmp_path / "m", config=tiny("starconvex"))
+
+
+def test_distmap_3d(tmp_path: Path) -> None:
+    """3D volumes: train a few steps, predict labels of the same shape."""
+    from skimage.draw import ellipsoid
+
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        lab = np.zeros((16, 32, 32), np.uint16)
+        for k in range(3):
+            blob = ellipsoid(3, 5, 5)
+            z, y, x = rng.integers(0, [16 - 7, 32 - 11, 32 - 11])
+            lab[z:z + blob.shape[0], y:y + blob.shape[1], x:x + blob.shape[2]][blob] = k + 1
+        img = (lab > 0) * 100.0 + rng.normal(10, 5, lab.shape)
+        tifffile.imwrite(images / f"v{i}.tif", img.astype(np.float32))
+        tifffile.imwrite(labels / f"v{i}.tif", lab)
+    config = {"method": {"method": "distmap", "ndim": 3, "depth": 1, "base_channels": 4},
+              "data": {"patch_size": [8, 16, 16], "batch_size": 2, "val_fraction": 0.5},
+              "training": {"epochs": 1, "steps_per_epoch": 2, "val_tile": 16}}
+    model = api.train("distmap", images, labels, out=tmp_path / "m", config=config,
+                      axes="ZYX", progress=False)
+    pred = api.predict(model, images / "v0.tif", axes="ZYX")
+    assert pred.shape == (16, 32, 32) and pred.dtype == np.int32

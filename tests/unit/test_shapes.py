@@ -143,3 +143,17 @@ def test_csv_and_geojson_round_trip(tmp_path: Path) -> None:
     assert data["features"][0]["properties"]["measurements"] == {"score": 0.5}
     read = read_geojson(path)
     assert set(read) == {3, 8} and np.allclose(read[3], polys[3])
+
+
+def test_export_objects_writes_csv_and_geojson(tmp_path: Path) -> None:
+    from microsight.engine.segmentation import export_objects
+
+    lab = np.zeros((30, 30), np.int32)
+    lab[2:10, 2:10], lab[15:25, 12:20] = 1, 2
+    table = export_objects(lab, csv=tmp_path / "o.csv", geojson=tmp_path / "o.geojson",
+                           scores={1: 0.25, 2: 0.75})
+    assert list(read_table(tmp_path / "o.csv")["area"]) == [64, 80]
+    polys = read_geojson(tmp_path / "o.geojson")
+    back = polygons_to_labels([polys[1], polys[2]], lab.shape)
+    assert matching(lab, back, 0.95)[0.95]["tp"] == 2
+    assert list(table["score"]) == [0.25, 0.75]

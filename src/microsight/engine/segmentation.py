@@ -42,7 +42,7 @@ from microsight.data.layout import (
 )
 from microsight.data.normalization import fit_normalizer, subsample
 from microsight.data.pairs import TrainingSet, load_items, split_items
-from microsight.data.shapes import relabel_random
+from microsight.data.shapes import label_outlines, object_table, relabel_random
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation, summarize
 from microsight.engine.module import MicrosightModule
@@ -72,7 +72,7 @@ class InstanceFields(MethodConfig):
                               "twice the largest object diameter, so that objects crossing "
                               "block borders come out whole and once.")
     block_pixels: int = Field(
-        2**21, ge=2**10, description="Pixels per post-processing block (memory bound).")
+        2**20, ge=2**10, description="Pixels per post-processing block (memory bound).")
     min_size: int = Field(8, ge=0, description="Objects smaller than this (pixels) are dropped.")
     baseline_sigma: float = Field(1.0, ge=0, description="Classical baseline: Gaussian smoothing "
                                                          "before Otsu's threshold.")
@@ -270,6 +270,39 @@ def classical_instances(item: np.ndarray, *, sigma: float = 1.0, min_distance: i
         area = np.bincount(labels.ravel())
         labels[area[labels] < min_size] = 0
     return labels
+
+
+def export_objects(labels: np.ndarray, *, csv: str | Path | None = None,
+                   geojson: str | Path | None = None,
+                   scores: dict[int, float] | None = None) -> dict[str, np.ndarray]:
+    """Convert a label image to an object table (CSV) and outline polygons (GeoJSON).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        2D or 3D label image (0 = background).
+    csv : str or Path, optional
+        Write the table (label, area, centroid, bounding box[, score]) here.
+    geojson : str or Path, optional
+        Write the outlines as a QuPath-compatible FeatureCollection here (2D only).
+    scores : dict, optional
+        Object id -> score, added to the table and the GeoJSON measurements.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The object table.
+    """
+    labels = np.asarray(labels)
+    table = object_table(labels, scores)
+    if csv is not None:
+        write_table(csv, table)
+    if geojson is not None:
+        if labels.ndim != 2:
+            raise MicrosightError("GeoJSON outlines need a 2D label image; write a CSV for 3D")
+        props = {int(k): {"score": v} for k, v in (scores or {}).items()}
+        write_geojson(geojson, label_outlines(labels), properties=props)
+    return table
 
 
 def label_display(labels: np.ndarray) -> np.ndarray:
@@ -710,6 +743,7 @@ __all__ = [
     "classical_instances",
     "drop_small",
     "empty_objects",
+    "export_objects",
     "flat_scores",
     "normalize_inputs",
 ]
