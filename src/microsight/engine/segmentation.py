@@ -16,8 +16,8 @@ processed with a margin of context on both sides, and an object is kept only
 by the block that owns its seed (polygon centre or watershed marker). An
 object crossing a block border therefore comes out whole and once, as long as
 the margin is at least twice the largest object diameter (the object and the
-seeds of its neighbours, which bound it, then lie inside the context). Only a block plus margins of dense maps and
-labels is held at a time.
+seeds of its neighbours, which bound it, then lie inside the context). Only a
+block plus margins of dense maps and labels is held at a time.
 """
 
 from __future__ import annotations
