@@ -99,3 +99,12 @@ def test_cli_ensemble_and_tta_write_maps_next_to_output(tiny_model, tmp_path):
                  "--overlap", "8", "--no-progress"]) == 0
     np.testing.assert_allclose(read_image(tmp_path / "t.uncertainty.tif").numpy(), spread,
                                atol=1e-5)
+
+
+def test_other_channel_count_is_left_to_prediction(tiny_model):
+    model, _, _ = tiny_model
+    from microsight.io import Image
+
+    rgb = Image(np.zeros((3, 48, 48), np.float32), "CYX", {})
+    report = score_image(model, rgb)
+    assert report["available"] is False and "3 channel" in report["note"]

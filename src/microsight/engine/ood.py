@@ -385,9 +385,14 @@ def score_image(model, image) -> dict[str, Any]:
     ndim = model.ndim
     name = image.path.name if image.path else "image"
     indices = _evenly(item_indices(image.axes, image.shape, ndim, name), MAX_ITEMS)
+    channels = len(model.ood["intensity"]["mean"]) // len(STAT_NAMES)
     items = []
     for index in indices:
         lazy = _LazyItem(image, ndim, index)
+        if lazy.shape[0] != channels:
+            # Prediction itself reports the channel mismatch to the user.
+            return {"available": False, "note": f"{name} has {lazy.shape[0]} channel(s), "
+                    f"the model's training data {channels}"}
         items.append({"item": index, **score_item(model, lazy, lazy.region)})
     worst = max(items, key=lambda r: r["score"])
     return {"available": True, "score": worst["score"],
@@ -403,7 +408,6 @@ class _LazyItem:
                           (slice(0, 1),) * ndim)
         spatial = tuple(s for a, s in zip(image.axes, image.shape, strict=True) if a in "ZYX")
         self.shape = (first.shape[0], *spatial[-ndim:])
-        self.ndim_full = ndim + 1
 
     def region(self, region: tuple[slice, ...]) -> np.ndarray:
         return read_item(self.image.data, self.image.axes, self.ndim, self.index, region)
