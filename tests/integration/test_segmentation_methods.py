@@ -120,3 +120,26 @@ def test_distmap_3d(tmp_path: Path) -> None:
                       axes="ZYX", progress=False)
     pred = api.predict(model, images / "v0.tif", axes="ZYX")
     assert pred.shape == (16, 32, 32) and pred.dtype == np.int32
+
+
+def test_command_line_unet_seg(seg_data, tmp_path: Path) -> None:
+    """`microsight train unet-seg`, `predict` (labels + probabilities) and `evaluate`."""
+    import yaml
+
+    from microsight.cli import main
+
+    images, labels = seg_data
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(tiny("unet-seg")))
+    model = tmp_path / "model"
+    assert main(["train", "unet-seg", "--input", str(images), "--target", str(labels),
+                 "--out", str(model), "--config", str(cfg), "--no-progress"]) == 0
+    out = tmp_path / "classes.png"
+    assert main(["predict", str(model), str(images / "n1.tif"), "--out", str(out),
+                 "--no-progress"]) == 0
+    classes = read_labels(out)
+    assert classes.shape == (48, 48) and classes.max() <= 2
+    assert tifffile.imread(tmp_path / "classes_prob.tif").shape == (3, 48, 48)
+    assert main(["evaluate", str(model), "--input", str(images), "--target", str(labels),
+                 "--report", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").is_file()
