@@ -118,6 +118,11 @@ def scaled_input(frames_adu: np.ndarray, m: SMLMConfig) -> np.ndarray:
     return m.simulation.camera.to_photons(frames_adu) / np.float32(m.photon_scale)
 
 
+def is_simulated(input_path: str | Path | None) -> bool:
+    """Whether training data are simulated (no input, or ``--input simulate``)."""
+    return input_path is None or str(input_path) == SIMULATE
+
+
 def simulate_mixture(m: SMLMConfig, frames: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A movie (ADU) and truth made of equal parts at each of ``m.train_densities``."""
     densities = m.train_densities or [m.simulation.density]
@@ -147,10 +152,11 @@ def training_movies(m: SMLMConfig, seed: int, input_path: str | Path | None,
     keep for test movies). With an input movie and a target table, the last
     10% of the frames validate.
     """
-    if input_path is None or str(input_path) == SIMULATE:
+    if is_simulated(input_path):
         train = simulate_mixture(m, m.train_frames, 1_000_003 + seed)
         val = simulate_mixture(m, m.val_frames, 2_000_003 + seed)
-        summary = {"source": "simulation", "frames": m.train_frames,
+        summary = {"source": "simulation", "items": m.train_frames, "axes": "TYX",
+                   "frames": m.train_frames,
                    "val_frames": m.val_frames, "emitters": int(len(train[1])),
                    "densities": m.train_densities or [m.simulation.density],
                    "structure": m.simulation.structure}
@@ -167,7 +173,8 @@ def training_movies(m: SMLMConfig, seed: int, input_path: str | Path | None,
     cut = min(cut, len(movie) - 1)
     val_table = table[table["frame"] >= cut].copy()
     val_table["frame"] -= cut
-    summary = {"source": str(input_path), "target": str(target_path), "frames": cut,
+    summary = {"source": str(input_path), "target": str(target_path), "items": cut,
+               "axes": "TYX", "frames": cut,
                "val_frames": len(movie) - cut, "emitters": int(len(table))}
     return ((movie[:cut], table[table["frame"] < cut]), (movie[cut:], val_table), summary)
 

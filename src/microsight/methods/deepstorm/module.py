@@ -31,10 +31,10 @@ from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TileSettings
 from microsight.engine.sampling import PatchSampler
 from microsight.engine.smlm import (
-    SIMULATE,
     check_pixel_size,
     classical_table,
     identity_grids,
+    is_simulated,
     make_training_set,
     movie_frames,
     pad_to,
@@ -120,10 +120,10 @@ class DeepStormModule(MicrosightModule):
                          ) -> tuple[TrainingSet, dict[str, Any]]:
         """Simulated (or given) frames with rearranged fine-grid spike targets."""
         m: DeepStormConfig = config.method
-        if input_path not in (None, SIMULATE) and target_path is None:
+        if not is_simulated(input_path) and target_path is None:
             raise MicrosightError(
                 "method deepstorm learns from a movie and its ground-truth table: pass "
-                "--target table.csv, or no --input to train on simulated movies")
+                "--target table.csv, or --input simulate to train on simulated movies")
 
         def build(movie: np.ndarray, truth: np.ndarray
                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:

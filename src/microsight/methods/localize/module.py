@@ -33,10 +33,10 @@ from microsight.engine.predict import TileSettings
 from microsight.engine.sampling import PatchSampler
 from microsight.engine.smlm import (
     LOC_METRICS,
-    SIMULATE,
     check_pixel_size,
     classical_table,
     identity_grids,
+    is_simulated,
     make_training_set,
     movie_frames,
     pad_to,
@@ -174,10 +174,10 @@ class LocalizeModule(MicrosightModule):
                          ) -> tuple[TrainingSet, dict[str, Any]]:
         """Simulated (or given) movies as context stacks with per-pixel targets."""
         m: LocalizeConfig = config.method
-        if input_path not in (None, SIMULATE) and target_path is None:
+        if not is_simulated(input_path) and target_path is None:
             raise MicrosightError(
                 "method localize learns from a movie and its ground-truth table: pass "
-                "--target table.csv, or no --input to train on simulated movies")
+                "--target table.csv, or --input simulate to train on simulated movies")
 
         def build(movie: np.ndarray, truth: np.ndarray
                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
