@@ -10,8 +10,9 @@ of training), so the AUROC below is measured, never fitted.
 - **CARE (probabilistic) on FMD Confocal_BPAE_B**, train FOVs 1-12 as
   ``care_fmd.py`` does; in-distribution = noisy frames of the held-out FOVs 13-18, 20.
 - **A U-Net trained on DSB2018 fluorescence nuclei** (``appearance ==
-  grayscale_darkbg``; split ``benchmarks/splits/dsb_detect_split.csv``): the ``detect``
-  method (heat-map U-Net), trained on the train split with dataset normalization
+  grayscale_darkbg``; split ``benchmarks/splits/dsb_detect_split.csv``): the
+  ``unet-seg`` method (``--dsb-method detect``: the heat-map U-Net of point
+  detection), trained on the train split with dataset normalization
   (per-image normalization would hide intensity-scale shifts from the model, and so
   make them harmless and invisible). In-distribution = validation and test split
   images, reported separately.
@@ -83,7 +84,7 @@ def parse_args() -> argparse.Namespace:
                    help="default bench_out/trust (bench_out/trust_fast with --fast)")
     p.add_argument("--fast", action="store_true", help="smoke run: few steps, few images")
     p.add_argument("--care-steps", type=int, default=None, help="steps per CARE model (120)")
-    p.add_argument("--detect-steps", type=int, default=None, help="steps of the DSB U-Net (120)")
+    p.add_argument("--dsb-steps", type=int, default=None, help="steps of the DSB U-Net (120)")
     p.add_argument("--members", type=int, default=None, help="CARE ensemble size (3)")
     p.add_argument("--test-frames", type=int, default=None,
                    help="noisy frames per held-out FMD FOV (1)")
@@ -92,6 +93,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--crop", type=int, default=256,
                    help="uncertainty is measured on the central CROPxCROP of each held-out "
                         "frame (0: whole 512x512 frames)")
+    p.add_argument("--dsb-method", default="unet-seg", choices=("unet-seg", "detect"),
+                   help="U-Net method trained on the DSB fluorescence images")
+    p.add_argument("--parts", default="fmd,dsb", help="which parts to run (fmd, dsb)")
     p.add_argument("--skip-train", action="store_true",
                    help="reuse the models in --out (those with a descriptor)")
     return p.parse_args()
@@ -256,7 +260,7 @@ def others(dsb: Path) -> list[str]:
 
 
 def run_dsb(args, out: Path, split: dict[str, list[str]], other_ids: list[str]) -> dict:
-    folder = out / "detect"
+    folder = out / args.dsb_method
     if not (args.skip_train and (folder / "ood.json").is_file()):
         data = out / "data"
         for sub in ("images", "labels"):
@@ -268,17 +272,17 @@ def run_dsb(args, out: Path, split: dict[str, list[str]], other_ids: list[str]) 
         if folder.exists():
             shutil.rmtree(folder)
         t0 = time.perf_counter()
-        train("detect", data / "images", data / "labels", out=folder, progress=False,
-              steps=args.detect_steps, config={
+        train(args.dsb_method, data / "images", data / "labels", out=folder, progress=False,
+              steps=args.dsb_steps, config={
                   "name": "trust-dsb-fluorescence-unet",
-                  "method": {"method": "detect", "depth": 3,
+                  "method": {"method": args.dsb_method, "depth": 3,
                              "base_channels": args.base_channels},
                   "data": {"patch_size": [64, 64], "batch_size": args.batch,
                            "normalization": {"mode": "dataset"}},
-                  "training": {"steps_per_epoch": min(50, args.detect_steps), "val_tile": 256}})
+                  "training": {"steps_per_epoch": min(50, args.dsb_steps), "val_tile": 256}})
         print(f"DSB U-Net: {time.perf_counter() - t0:.0f} s", flush=True)
     model = load_model(folder)
-    result = {"model": str(folder), "method": "detect",
+    result = {"model": str(folder), "method": args.dsb_method,
               "descriptor": {"images": model.ood["images"],
                              "intensity_threshold": model.ood["intensity"]["threshold"],
                              "feature_threshold": model.ood["features"]["threshold"]}}
@@ -318,9 +322,14 @@ def markdown(res: dict) -> str:
              f"{res['total_seconds'] / 60:.1f} min.", "",
              "## Out-of-distribution detection (score = max of feature / intensity score "
              "over its training-calibrated threshold)", ""]
-    lines += ood_markdown("CARE (FMD, held-out FOVs, test)", f["ood"])
-    lines += ood_markdown("DSB fluorescence U-Net (detect), validation split", d["val"])
-    lines += ood_markdown("DSB fluorescence U-Net (detect), test split", d["test"])
+    if f:
+        lines += ood_markdown("CARE (FMD, held-out FOVs, test)", f["ood"])
+    if d:
+        for part, label in (("val", "validation"), ("test", "test")):
+            lines += ood_markdown(f"DSB fluorescence U-Net ({d['method']}), {label} split",
+                                  d[part])
+    if not f:
+        return "\n".join(lines)
     lines += ["## Uncertainty vs absolute error (FMD held-out FOVs, Spearman)", "",
               "| uncertainty | per pixel | per 32x32 tile | per image | mean uncertainty | "
               "mean abs error |", "|---|---:|---:|---:|---:|---:|"]
@@ -339,7 +348,7 @@ def main() -> None:
     args = parse_args()
     out = (args.out or REPO / "bench_out" / ("trust_fast" if args.fast else "trust")).resolve()
     args.care_steps = args.care_steps or (20 if args.fast else 120)
-    args.detect_steps = args.detect_steps or (20 if args.fast else 120)
+    args.dsb_steps = args.dsb_steps or (20 if args.fast else 120)
     args.members = args.members or (2 if args.fast else 3)
     args.test_frames = args.test_frames or 1
     for path in (args.fmd / "raw", args.dsb / "images", SPLIT):
@@ -355,8 +364,9 @@ def main() -> None:
         other_ids = other_ids[::8]
     near = [gray(args.dsb / "images" / f"{i}.png") for i in split["test"][:16]]
     far = [gray(args.dsb / "images" / f"{i}.png") for i in other_ids[1::2][:16]]
-    fmd = run_fmd(args, out / "fmd", near, far)
-    dsb = run_dsb(args, out / "dsb", split, other_ids)
+    parts = set(args.parts.split(","))
+    fmd = run_fmd(args, out / "fmd", near, far) if "fmd" in parts else None
+    dsb = run_dsb(args, out / "dsb", split, other_ids) if "dsb" in parts else None
     res = {"benchmark": "trust", "command": " ".join(["python", *sys.argv]),
            "machine": (f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads, "
                        "no GPU") if not torch.cuda.is_available()
@@ -364,9 +374,10 @@ def main() -> None:
            "load_before": load_before, "load_after": os.getloadavg(),
            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
            "fmd": fmd, "dsb": dsb, "total_seconds": time.perf_counter() - t_start}
-    (out / "results.json").write_text(json.dumps(res, indent=2, default=float))
+    name = "results" if parts == {"fmd", "dsb"} else "results_" + "_".join(sorted(parts))
+    (out / f"{name}.json").write_text(json.dumps(res, indent=2, default=float))
     md = markdown(res)
-    (out / "results.md").write_text(md)
+    (out / f"{name}.md").write_text(md)
     print(md)
 
 
