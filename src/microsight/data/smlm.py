@@ -42,14 +42,22 @@ class CameraConfig(StrictModel):
                              "ideal (Poisson photon counts, no offset).")
     qe: float = Field(0.9, gt=0, le=1, description="Quantum efficiency.")
     em_gain: float = Field(100.0, ge=1, description="EMCCD electron-multiplying gain.")
-    e_per_adu: float = Field(
-        45.0, gt=0, description="Electrons per ADU after gain (EMCCD) or per pixel (sCMOS).")
+    e_per_adu: float | None = Field(
+        None, gt=0, description="Electrons per ADU (after EM gain for EMCCD); default 45 "
+                                "for EMCCD, 0.5 for sCMOS.")
     baseline: float = Field(100.0, ge=0, description="Offset added to every pixel (ADU).")
     read_noise: float = Field(
         2.0, ge=0, description="Read noise (electrons, rms); sCMOS: median over pixels.")
     offset_sd: float = Field(2.0, ge=0, description="sCMOS: spread of per-pixel offsets (ADU).")
     gain_sd: float = Field(0.02, ge=0, lt=0.5,
                            description="sCMOS: relative spread of per-pixel gains.")
+
+    @property
+    def conversion(self) -> float:
+        """Electrons per ADU in effect (the model's typical value unless given)."""
+        if self.e_per_adu is not None:
+            return self.e_per_adu
+        return 45.0 if self.model == "emccd" else 0.5
 
     @property
     def excess_factor(self) -> float:
@@ -59,7 +67,7 @@ class CameraConfig(StrictModel):
     def adu_per_photon(self) -> float:
         """Mean ADU per incident photon (baseline excluded)."""
         gain = self.em_gain if self.model == "emccd" else 1.0
-        return 1.0 if self.model == "ideal" else self.qe * gain / self.e_per_adu
+        return 1.0 if self.model == "ideal" else self.qe * gain / self.conversion
 
     def to_photons(self, adu: np.ndarray) -> np.ndarray:
         """Convert ADU back to (mean) incident photons: remove baseline, divide by the gain."""
@@ -348,11 +356,11 @@ def apply_camera(expected: np.ndarray, camera: CameraConfig, rng: np.random.Gene
         lit = electrons > 0
         amplified[lit] = rng.gamma(electrons[lit], camera.em_gain)
         amplified += rng.normal(0, camera.read_noise, electrons.shape)
-        adu = amplified / camera.e_per_adu + camera.baseline
+        adu = amplified / camera.conversion + camera.baseline
     else:
         maps = maps or camera_maps(camera, expected.shape[-2:])
         noisy = electrons * maps.gain + rng.normal(0, 1, electrons.shape) * np.sqrt(maps.variance)
-        adu = noisy / camera.e_per_adu + maps.offset
+        adu = noisy / camera.conversion + maps.offset
     return np.clip(np.round(adu), 0, 65535).astype(np.float32)
 
 

@@ -240,6 +240,13 @@ def score_sources(tables: dict[str, np.ndarray], truth: np.ndarray, tolerance: f
     return rows
 
 
+def compact_summary(rows: list[dict[str, Any]], metrics: tuple[str, ...]
+                    ) -> list[dict[str, Any]]:
+    """Per-source means; interval columns only where there are enough movies for one."""
+    return [{k: v for k, v in row.items() if not (k.endswith("95% CI") and v is None)}
+            for row in summarize(rows, metrics)]
+
+
 def smlm_evaluation(model: Model, tables: dict[str, np.ndarray], truth: np.ndarray,
                     timings: dict[str, float], name: str, report: str | Path | None,
                     figures: list[tuple[str, Any, str]] | None = None,
@@ -247,7 +254,7 @@ def smlm_evaluation(model: Model, tables: dict[str, np.ndarray], truth: np.ndarr
     """Evaluation of localization tables against the truth, with an optional report."""
     m: SMLMConfig = model.config.method
     rows = score_sources(tables, truth, m.tolerance, timings, name)
-    result = Evaluation(rows, summarize(rows, metrics))
+    result = Evaluation(rows, compact_summary(rows, metrics))
     if report is not None:
         from microsight.qc import Report
 

@@ -26,13 +26,14 @@ from microsight.config import Configuration, register_method
 from microsight.data.pairs import TrainingSet
 from microsight.data.smlm_render import render_gaussian, render_histogram
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, summarize
+from microsight.engine.evaluate import Evaluation
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TileSettings
 from microsight.engine.sampling import PatchSampler
 from microsight.engine.smlm import (
     check_pixel_size,
     classical_table,
+    compact_summary,
     identity_grids,
     is_simulated,
     make_training_set,
@@ -212,7 +213,7 @@ class DeepStormModule(MicrosightModule):
             rows.append({"image": name, "source": source,
                          **reconstruction_scores(img, reference, pixel_size=fine),
                          "seconds": secs})
-        result = Evaluation(rows, summarize(rows, METRICS))
+        result = Evaluation(rows, compact_summary(rows, METRICS))
         if report is not None:
             from microsight.config import config_to_yaml
             from microsight.qc import Report

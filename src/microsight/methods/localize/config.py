@@ -19,6 +19,10 @@ class LocalizeConfig(SMLMConfig):
     """
 
     method: Literal["localize"] = "localize"
+    depth: int = Field(3, ge=1, le=4, description="Number of U-Net down-samplings.")
+    base_channels: int = Field(
+        12, ge=4, le=128, description="Features at the first level (small: a 10,000-frame "
+                                      "64 x 64 movie in about 2 minutes on 2 CPU cores).")
     context: int = Field(
         1, ge=0, le=3, description="Neighbouring frames on each side given as context.")
     threshold: float = Field(
