@@ -173,6 +173,30 @@ def peer_rows(ids: dict[str, list[str]], truths: dict[str, list[np.ndarray]]) ->
     return rows
 
 
+def baseline_rows(loaded: dict, truths: dict, chosen: dict) -> list[dict]:
+    """Otsu + distance watershed, parameters chosen on validation."""
+    def base(x, params):
+        return classical_instances(x, sigma=params["sigma"], min_distance=params["min_distance"])
+
+    best, _ = tune(base, loaded["val"][0], truths["val"], GRIDS["baseline"])
+    chosen["baseline"] = best
+    rows = []
+    for s in ("val", "test"):
+        t0 = time.time()
+        preds = [base(x, best) for x in loaded[s][0]]
+        rows.append({"source": "Otsu + distance watershed", "split": s,
+                     **score(truths[s], preds), "train_s": 0,
+                     "predict_s_per_image": (time.time() - t0) / len(preds), "params": best})
+    return rows
+
+
+def save(out: Path, results: list[dict], chosen: dict, args: argparse.Namespace) -> None:
+    (out / "results.json").write_text(json.dumps(
+        {"results": results, "chosen": chosen,
+         "args": vars(args) | {"data": str(args.data), "out": str(out)}},
+        indent=1, default=str))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -185,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="starconvex,distmap")
     ap.add_argument("--quick", action="store_true", help="smoke run on a few images")
     ap.add_argument("--skip-train", action="store_true", help="reuse <out>/model_<method>")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the classical baseline")
     args = ap.parse_args(argv)
     split = make_split(args.data, SPLIT)
     if args.quick:
@@ -229,26 +254,12 @@ def main(argv: list[str] | None = None) -> int:
                             "epochs": model.qc.get("epochs_run"),
                             "best_epoch": model.qc.get("best_epoch")})
         print(f"  {name}: {[r for r in results if r['source'] == name]}", flush=True)
-    print("== classical baseline", flush=True)
-    vx = loaded["val"][0]
-
-    def base(x, params):
-        return classical_instances(x, sigma=params["sigma"], min_distance=params["min_distance"])
-
-    best, _ = tune(lambda x, p: base(x, p), vx, truths["val"], GRIDS["baseline"])
-    chosen["baseline"] = best
-    for s in ("val", "test"):
-        t0 = time.time()
-        preds = [base(x, best) for x in loaded[s][0]]
-        results.append({"source": "Otsu + distance watershed", "split": s,
-                        **score(truths[s], preds), "train_s": 0,
-                        "predict_s_per_image": (time.time() - t0) / len(preds),
-                        "params": best})
+        save(out, results, chosen, args)
+    if not args.no_baseline:
+        print("== classical baseline", flush=True)
+        results += baseline_rows(loaded, truths, chosen)
     results += peer_rows(split, truths)
-    (out / "results.json").write_text(json.dumps({"results": results, "chosen": chosen,
-                                                  "args": vars(args) | {"data": str(args.data),
-                                                                        "out": str(out)}},
-                                                 indent=1, default=str))
+    save(out, results, chosen, args)
     cols = ["source", "split", "ap@0.5", "ap@0.7", "ap@0.75", "ap@0.9", "f1@0.5",
             "mean_image_ap@0.5", "pq@0.5", "train_s", "predict_s_per_image"]
     with open(out / "results.csv", "w", newline="") as fh:
