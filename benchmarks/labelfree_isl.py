@@ -133,17 +133,19 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--gan-weight", type=float, default=0.01)
     p.add_argument("--fast", action="store_true", help="smoke run: a few steps")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted U-Net run in --out up to --steps")
     args = p.parse_args()
     if args.fast:
         args.steps, args.gan_steps, args.epoch_steps, args.patch = 6, 3, 3, 64
         args.out = args.out.with_name(args.out.name + "_fast")
-    if args.out.exists():
+    if args.out.exists() and not args.resume:
         shutil.rmtree(args.out)
-    args.out.mkdir(parents=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     parts = prepare(args.data, args.out)
     t0 = time.perf_counter()
     unet = train("labelfree", *parts["fit"], out=args.out / "unet", config=unet_config(args),
-                 steps=args.steps, progress=True)
+                 steps=args.steps, progress=True, resume=args.resume)
     timing = {"unet_train_s": round(time.perf_counter() - t0, 1)}
     rows = scores(unet, parts, args.out, "unet")
     if args.gan_steps:
