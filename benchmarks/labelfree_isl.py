@@ -47,7 +47,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from microsight import evaluate, train
+from microsight import evaluate, load_model, train
 from microsight.io import write_image
 
 DATA = Path("/work/shared/data/isl-finkbeiner-conditionB-wellA4")
@@ -135,20 +135,40 @@ def main() -> None:
     p.add_argument("--fast", action="store_true", help="smoke run: a few steps")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted U-Net run in --out up to --steps")
+    p.add_argument("--reuse-unet", action="store_true",
+                   help="score the U-Net already trained in --out instead of training one")
+    p.add_argument("--no-gan", action="store_true",
+                   help="skip the GAN refinement (--gan-steps still sets the control's length)")
+    p.add_argument("--control", action="store_true",
+                   help="also continue the U-Net with the pixel loss only, for as many steps "
+                        "and the same schedule as the GAN refinement")
     args = p.parse_args()
     if args.fast:
         args.steps, args.gan_steps, args.epoch_steps, args.patch = 6, 3, 3, 64
         args.out = args.out.with_name(args.out.name + "_fast")
-    if args.out.exists() and not args.resume:
+    if args.out.exists() and not (args.resume or args.reuse_unet):
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     parts = prepare(args.data, args.out)
     t0 = time.perf_counter()
-    unet = train("labelfree", *parts["fit"], out=args.out / "unet", config=unet_config(args),
-                 steps=args.steps, progress=True, resume=args.resume)
+    if args.reuse_unet:
+        unet = load_model(args.out / "unet")
+    else:
+        unet = train("labelfree", *parts["fit"], out=args.out / "unet",
+                     config=unet_config(args), steps=args.steps, progress=True,
+                     resume=args.resume)
     timing = {"unet_train_s": round(time.perf_counter() - t0, 1)}
     rows = scores(unet, parts, args.out, "unet")
-    if args.gan_steps:
+    if args.control and args.gan_steps:
+        cfg = gan_config(args, args.out / "unet")
+        cfg["name"] = "isl-labelfree-continued"
+        cfg["method"]["gan"] = False
+        t0 = time.perf_counter()
+        cont = train("labelfree", *parts["fit"], out=args.out / "continued", config=cfg,
+                     steps=args.gan_steps, progress=True)
+        timing["continued_train_s"] = round(time.perf_counter() - t0, 1)
+        rows += scores(cont, parts, args.out, "continued")
+    if args.gan_steps and not args.no_gan:
         t0 = time.perf_counter()
         gan = train("labelfree", *parts["fit"], out=args.out / "gan",
                     config=gan_config(args, args.out / "unet"), steps=args.gan_steps,

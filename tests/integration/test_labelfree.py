@@ -120,3 +120,14 @@ def test_gan_refinement_keeps_both_outputs(unet, tmp_path):
     assert "U-Net before GAN refinement" in sources and "network" in sources
     html = result.report_path.read_text()
     assert "GAN-refined" in html or "Adversarial refinement" in html
+
+
+def test_finetuning_starts_from_the_given_bundle(unet, tmp_path):
+    model, phase, fluo, _ = unet
+    cfg = {**TINY, "method": {**TINY["method"], "refine_from": str(model.path)},
+           "training": {**TINY["training"], "epochs": 1, "learning_rate": 1e-12}}
+    tuned = train("labelfree", phase, fluo, out=tmp_path / "tuned", config=cfg, progress=False)
+    assert int(tuned.module.refine_started) == 1 and not hasattr(tuned.module, "reference")
+    ref = model.module.network.state_dict()
+    for k, v in tuned.module.network.state_dict().items():
+        assert np.allclose(v.numpy(), ref[k].numpy(), atol=1e-6), k

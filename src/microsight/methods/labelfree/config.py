@@ -67,7 +67,11 @@ class LabelfreeConfig(MethodConfig):
         ),
     )
     refine_from: str | None = Field(
-        None, description="Bundle of the trained label-free U-Net that the GAN refines."
+        None,
+        description=(
+            "Bundle of a trained label-free U-Net to start from: the GAN refines it; without "
+            "gan, training fine-tunes it."
+        ),
     )
     gan_weight: float = Field(
         0.01, gt=0, description="Weight of the adversarial loss relative to the pixel loss."

@@ -51,7 +51,7 @@ def _unet(m: LabelfreeConfig, in_channels: int, out_channels: int) -> UNet:
 
 
 def reference_model(config: Configuration, data: TrainingSet) -> Model:
-    """Load the U-Net that a GAN run refines and check that it fits this run."""
+    """Load the U-Net that a run refines (GAN) or fine-tunes and check that it fits."""
     m: LabelfreeConfig = config.method
     path = Path(m.refine_from)
     ref = load_model(path)
@@ -108,8 +108,9 @@ class LabelfreeModule(MicrosightModule):
             self.discriminator = PatchDiscriminator(
                 m.ndim, in_channels + out_channels, base_channels=m.disc_channels,
                 layers=m.disc_layers)
-            # 1 once the generator starts from the reference weights (kept in checkpoints,
-            # so a resumed run does not start over from the reference).
+        if m.refine_from:
+            # 1 once the network starts from the refined bundle's weights (kept in
+            # checkpoints, so a resumed run does not start over from them).
             self.register_buffer("refine_started", torch.zeros((), dtype=torch.int64))
         return _unet(m, in_channels, out_channels)
 
@@ -129,10 +130,11 @@ class LabelfreeModule(MicrosightModule):
     # --- adversarial refinement -------------------------------------------------
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        if self.gan and int(self.refine_started) == 0:
+        if self.config.method.refine_from and int(self.refine_started) == 0:
             ref = load_model(self.config.method.refine_from).module.network.state_dict()
             self.network.load_state_dict(ref)
-            self.reference.load_state_dict(ref)
+            if self.gan:
+                self.reference.load_state_dict(ref)
             self.refine_started.fill_(1)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
@@ -181,12 +183,12 @@ class LabelfreeModule(MicrosightModule):
         data = split_items(inputs, targets, val_fraction=cfg.val_fraction,
                            patch_size=cfg.patch_size, seed=config.training.seed)
         data.summary = {**summary, **data.summary}
-        if m.gan:
+        if m.gan and min(cfg.patch_size) < 2 ** (m.disc_layers + 1):
             need = 2 ** (m.disc_layers + 1)
-            if min(cfg.patch_size) < need:
-                raise MicrosightError(
-                    f"data.patch_size {cfg.patch_size} is too small for a discriminator with "
-                    f"{m.disc_layers} layers (needs {need}); lower disc_layers")
+            raise MicrosightError(
+                f"data.patch_size {cfg.patch_size} is too small for a discriminator with "
+                f"{m.disc_layers} layers (needs {need}); lower disc_layers")
+        if m.refine_from:
             normalization = reference_model(config, data).normalization
             if normalization["mode"] == "dataset":
                 _normalize_like(data, normalization)
