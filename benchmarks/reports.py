@@ -230,7 +230,9 @@ def run_one(name: str, steps: int, out: Path) -> dict[str, Any]:
     data = spec.get("data", {"patch_size": [32, 32], "batch_size": 8})
     config: dict[str, Any] = {"name": f"report-{name}", "method": {"method": name,
                                                                    **spec["method"]},
-                              "training": {"val_tile": 64}}
+                              # Four epochs, so the history has a trend to judge.
+                              "training": {"val_tile": 64,
+                                           "steps_per_epoch": max(1, steps // 4)}}
     if data:
         config["data"] = data
     start = time.perf_counter()
