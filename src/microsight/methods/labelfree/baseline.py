@@ -54,7 +54,9 @@ def fit_linear(inputs: list[np.ndarray], targets: list[np.ndarray], *,
     b = np.concatenate(ys, 1).astype(np.float64)
     gram = a @ a.T + RIDGE * len(a[0]) * np.eye(len(a))
     coef = np.linalg.solve(gram, a @ b.T).T
-    return {"sigmas": list(sigmas), "coef": coef.tolist()}
+    # Six significant digits: ample in normalized units, and the bundle's JSON stays short.
+    return {"sigmas": list(sigmas),
+            "coef": [[float(f"{c:.6g}") for c in row] for row in coef]}
 
 
 def apply_linear(params: dict, item: np.ndarray) -> np.ndarray:

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from microsight.config import config_to_yaml, get_method
+from microsight.config import get_method
 from microsight.data.normalization import subsample
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, summarize
+from microsight.engine.evaluate import Evaluation, model_sections, summarize
 from microsight.engine.inference import predict_item
 from microsight.engine.predict import TileSettings, input_normalizer, output_normalizer
 from microsight.io import write_image
@@ -179,8 +179,5 @@ def _write_report(model: Model, result: Evaluation, summary: dict[str, Any],
                                                   "|network - target|")]
             rep.add_image_panels(f"Example: {item_name}, {n}", row, shared_range=shared)
     rep.add_table("Per-image metrics", result.rows)
-    if model.history:
-        rep.add_history("Training history", model.history)
-    rep.add_key_values("Training", {k: v for k, v in model.qc.items() if k != "data"})
-    rep.add_code("Configuration", config_to_yaml(model.config))
+    model_sections(rep, model)
     return rep.write(path)
