@@ -248,6 +248,18 @@ def main() -> None:
                 [0.25, 0.5, 1.0, 2.0, 4.0, 6.0], steps, 300 if args.fast else 1200,
                 {"depth": 3, "base_channels": 12})
     if not args.speed:
+        # Detection threshold chosen on freshly simulated validation movies (seeds 50, 51),
+        # never on the test movies.
+        val = [simulate(SIM.model_copy(update={"density": d, "frames": f, "seed": 50 + k}))
+               for k, (d, f) in enumerate(((0.5, 60), (3.0, 20)))]
+        movie = np.concatenate([v.movie for v in val])
+        truth = val[1].truth.copy()
+        truth["frame"] += len(val[0].movie)
+        truth = np.concatenate([val[0].truth, truth])
+        results["threshold_validation"] = {
+            str(k): v for k, v in LocalizeModule.choose_threshold(loc, movie, truth).items()}
+        results["threshold"] = loc.config.method.threshold
+        print("validation Jaccard per threshold", results["threshold_validation"], flush=True)
         results["densities"] = density_sweep(loc, (0.1, 2.0, 5.0) if args.fast else DENSITIES,
                                              300 if args.fast else 1500)
         results_file.write_text(json.dumps(results, indent=1))

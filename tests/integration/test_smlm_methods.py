@@ -46,6 +46,10 @@ def test_localize_train_predict_evaluate(tmp_path: Path, movie: tuple[Path, Path
     assert sources == ["network", "classical MLE fit"]
     assert result.mean("classical MLE fit", "jaccard") > 0.1
     assert (tmp_path / "r.html").stat().st_size > 1000
+    sim = simulate(SimulationConfig(**{**SIM, "seed": 21}))
+    scores = type(model.module).choose_threshold(model, sim.movie, sim.truth, (0.05, 0.5))
+    best = max(scores, key=scores.get)
+    assert model.config.method.threshold == best
 
 
 @pytest.mark.slow

@@ -233,6 +233,32 @@ class LocalizeModule(MicrosightModule):
         return concat_tables(tables)
 
     @classmethod
+    def choose_threshold(cls, model: Model, movie_adu: np.ndarray, truth: np.ndarray,
+                         candidates: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+                         ) -> dict[str, float]:
+        """Set ``method.threshold`` to the candidate with the best Jaccard on a movie.
+
+        Meant for validation movies (e.g. freshly simulated ones), never test data.
+        ``single_threshold`` follows at ``threshold + 0.1``.
+
+        Returns
+        -------
+        dict
+            Jaccard index per candidate threshold.
+        """
+        from microsight.metrics.smlm import localization_scores
+
+        m: LocalizeConfig = model.config.method
+        scores = {}
+        for t in candidates:
+            m.threshold, m.single_threshold = t, min(t + 0.1, 0.95)
+            table = cls.localize_movie(model, movie_adu)
+            scores[t] = localization_scores(table, truth, m.tolerance)["jaccard"]
+        best = max(scores, key=scores.get)
+        m.threshold, m.single_threshold = best, min(best + 0.1, 0.95)
+        return scores
+
+    @classmethod
     def predict_item(cls, model: Model, item: np.ndarray, settings: TileSettings | None = None
                      ) -> np.ndarray:
         """Detection probability map ``(1, Y, X)`` of one frame ``(1, Y, X)`` in ADU.
