@@ -108,3 +108,16 @@ def test_scmos_offset_map() -> None:
     # Rounding to whole ADU adds at most half an ADU of bias per pixel.
     assert np.abs(dark.mean(0) - maps.offset).max() < 0.7
     assert dark.std(0).mean() == pytest.approx(np.sqrt(maps.variance).mean(), rel=0.15)
+
+
+def test_method_configs_round_trip(tmp_path) -> None:
+    from microsight.api import build_config
+    from microsight.config import config_to_yaml, load_config
+
+    for method in ("localize", "deepstorm"):
+        cfg = build_config(method, {"method": {"method": method,
+                                               "simulation": {"camera": {"model": "scmos"}}}})
+        path = tmp_path / f"{method}.yaml"
+        path.write_text(config_to_yaml(cfg))
+        assert load_config(path) == cfg
+        assert cfg.method.simulation.camera.conversion == 0.5
