@@ -239,6 +239,7 @@ def predict(
         image = Image(image, validate_axes(axes or "YX", image.ndim), {})
     elif not isinstance(image, Image):
         image = read_image(image, axes=axes)
+    image = type(model.module).input_image(model, image)
     settings = _tile_settings(model, tile, overlap, batch_size)
     name = image.path.name if image.path else "the image"
     report = score_image(model, image) if check else {"available": False, "note": "not asked"}

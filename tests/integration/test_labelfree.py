@@ -58,10 +58,13 @@ def test_unet_trains_and_predicts_in_target_scale(unet):
     assert (model.module.in_channels, model.module.out_channels) == (3, 2)
     assert model.qc["data"]["registration"], "registration was checked before training"
     assert not any(r["misaligned"] for r in model.qc["data"]["registration"])
-    # The model's own hook reads the ZYX stack's planes as channels (z_as_channels) ...
-    pred = type(model.module).predict_image(model, read_image(phase / "f0.tif"))
+    # The ZYX stack's planes are read as channels (z_as_channels), before the
+    # out-of-distribution check as well as for the prediction ...
+    image = type(model.module).input_image(model, read_image(phase / "f0.tif"))
+    assert image.axes == "CYX"
+    pred = predict(model.path, phase / "f0.tif")
     assert pred.shape == (2, 32, 32)
-    # ... which is what naming the planes channels does through the public API.
+    # ... which is what naming the planes channels does.
     assert np.allclose(predict(model.path, phase / "f0.tif", axes="CYX"), pred, atol=1e-4)
     assert np.isfinite(pred).all()
 

@@ -143,6 +143,16 @@ class MicrosightModule(L.LightningModule):
     #: Set by prediction code to also return a per-pixel uncertainty (if the method has one).
     predict_uncertainty = False
 
+    @classmethod
+    def input_image(cls, model: Any, image: Any) -> Any:
+        """The input image as this method reads it, before any prediction or check.
+
+        The default returns ``image`` unchanged; a method whose inputs need
+        relabelling (a z-stack used as channels) overrides it, so that the
+        out-of-distribution check and every prediction path see the same axes.
+        """
+        return image
+
     @property
     def has_uncertainty(self) -> bool:
         """Whether the method can return a per-pixel uncertainty map."""

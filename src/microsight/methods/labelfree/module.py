@@ -24,7 +24,6 @@ from microsight.data.normalization import Normalizer
 from microsight.data.pairs import TrainingSet, split_items
 from microsight.engine.bundle import Model, load_model
 from microsight.engine.evaluate import Evaluation
-from microsight.engine.inference import predict_image as predict_engine
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TileSettings
 from microsight.engine.training import normalize_set
@@ -201,12 +200,9 @@ class LabelfreeModule(MicrosightModule):
         return data, normalization
 
     @classmethod
-    def predict_image(cls, model: Model, image: Image, out: str | Path | None = None, *,
-                      settings: TileSettings | None = None, progress: bool = False
-                      ) -> Any:
-        """Tiled prediction, with a z-stack's planes as channels when the model says so."""
-        image = as_channels(image, model.config.method.z_as_channels)
-        return predict_engine(model, image, out, settings=settings, progress=progress)
+    def input_image(cls, model: Model, image: Image) -> Image:
+        """A z-stack's planes become channels when the model was trained that way."""
+        return as_channels(image, model.config.method.z_as_channels)
 
     @classmethod
     def evaluate_model(cls, model: Model, input_path: str | Path, target_path: str | Path, *,
