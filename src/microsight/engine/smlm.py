@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from microsight.config import MethodConfig, config_to_yaml
+from microsight.config import MethodConfig
 from microsight.data.pairs import TrainingSet
 from microsight.data.smlm import SimulationConfig, simulate
 from microsight.data.smlm_fit import localize_classical
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, summarize
+from microsight.engine.evaluate import Evaluation, model_sections, summarize
 from microsight.engine.sampling import PatchSampler
 from microsight.errors import MicrosightError
 from microsight.io import Image, read_image
@@ -266,10 +266,7 @@ def smlm_evaluation(model: Model, tables: dict[str, np.ndarray], truth: np.ndarr
                            "sqrt((100 - JI)^2 + RMSE^2).")
         for title, fig, caption in figures or []:
             rep.add_figure(title, fig, caption=caption)
-        if model.history:
-            rep.add_history("Training history", model.history)
-        rep.add_key_values("Training", {k: v for k, v in model.qc.items() if k != "data"})
-        rep.add_code("Configuration", config_to_yaml(model.config))
+        model_sections(rep, model)
         result.report_path = rep.write(report)
     return result
 

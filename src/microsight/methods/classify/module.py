@@ -10,11 +10,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from microsight.config import Configuration, config_to_yaml, get_method, register_method
+from microsight.config import Configuration, get_method, register_method
 from microsight.data.crops import extract_crop, object_crops, pad_value
 from microsight.data.layout import item_indices, read_item
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation
+from microsight.engine.evaluate import Evaluation, model_sections
 from microsight.engine.files import atomic_write_text
 from microsight.engine.module import MicrosightModule
 from microsight.errors import MicrosightError
@@ -322,13 +322,9 @@ def write_classification_report(model: Model, result: Evaluation, names: list[st
     rep.add_figure("Confusion matrix", confusion_figure(result.confusion, names),
                    caption="Rows: true class; columns: predicted class; numbers are counts.")
     rep.add_table("Per-class metrics", result.per_class)
-    if model.history:
-        rep.add_history("Training history", model.history)
-    rep.add_key_values("Training", {k: v for k, v in model.qc.items() if k != "data"})
-    rep.add_key_values("Training data", {k: v for k, v in model.qc.get("data", {}).items()})
     wrong = [r for r in result.rows if not r["correct"]][:200]
     rep.add_table("Misclassified samples (first 200)", wrong)
-    rep.add_code("Configuration", config_to_yaml(model.config))
+    model_sections(rep, model)
     return rep.write(path)
 
 

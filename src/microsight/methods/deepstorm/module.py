@@ -26,7 +26,7 @@ from microsight.config import Configuration, register_method
 from microsight.data.pairs import TrainingSet
 from microsight.data.smlm_render import render_gaussian, render_histogram
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation
+from microsight.engine.evaluate import Evaluation, model_sections
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TileSettings
 from microsight.engine.sampling import PatchSampler
@@ -215,7 +215,6 @@ class DeepStormModule(MicrosightModule):
                          "seconds": secs})
         result = Evaluation(rows, compact_summary(rows, METRICS))
         if report is not None:
-            from microsight.config import config_to_yaml
             from microsight.qc import Report
 
             rep = Report(f"{model.config.name}: evaluation",
@@ -228,8 +227,6 @@ class DeepStormModule(MicrosightModule):
                  "widefield (sum)": render_histogram(truth[:0], size, fine) + np.kron(
                      movie.sum(0), np.ones((m.factor, m.factor)))}),
                 caption=f"{m.factor}x finer grid ({fine:g} nm pixels).")
-            if model.history:
-                rep.add_history("Training history", model.history)
-            rep.add_code("Configuration", config_to_yaml(model.config))
+            model_sections(rep, model)
             result.report_path = rep.write(report)
         return result

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from microsight.config import Configuration, config_to_yaml, register_method
+from microsight.config import Configuration, register_method
 from microsight.data.layout import item_indices, read_item
 from microsight.data.normalization import fit_normalizer, subsample
 from microsight.data.pairs import TrainingSet, load_items, split_items
@@ -32,7 +32,7 @@ from microsight.data.points import (
     write_points,
 )
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, summarize
+from microsight.engine.evaluate import Evaluation, model_sections, summarize
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.errors import MicrosightError
@@ -356,10 +356,7 @@ class DetectModule(MicrosightModule):
             rep.add_figure(f"Example: {name}", points_figure(x, pts, truth),
                            caption="green circles: ground truth; red crosses: network")
         rep.add_table("Per-image metrics", result.rows)
-        if model.history:
-            rep.add_history("Training history", model.history)
-        rep.add_key_values("Training", {k: v for k, v in model.qc.items() if k != "data"})
-        rep.add_code("Configuration", config_to_yaml(model.config))
+        model_sections(rep, model)
         return rep.write(path)
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from microsight.config import Configuration, config_to_yaml, get_method, register_method
+from microsight.config import Configuration, get_method, register_method
 from microsight.data.crops import handcrafted_features, object_crops
 from microsight.data.layout import item_indices, read_item
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation
+from microsight.engine.evaluate import Evaluation, model_sections
 from microsight.engine.module import MicrosightModule
 from microsight.io import Image
 from microsight.methods.classify.module import dihedral_views, write_results
@@ -255,8 +255,6 @@ class EmbedModule(CropMixin, MicrosightModule):
                 rep.add_figure(f"2D map ({m.projection}): {source}", scatter_figure(
                     xy, {"class": (y, names),
                          "cluster": (groups, [f"cluster {i}" for i in range(k)])}))
-            if model.history:
-                rep.add_history("Training history", model.history)
-            rep.add_code("Configuration", config_to_yaml(model.config))
+            model_sections(rep, model)
             result.report_path = rep.write(report)
         return result
