@@ -16,10 +16,10 @@ training images in two ways and stores the result in the bundle as
 
 Each score has a threshold calibrated on the training and validation images
 themselves: the 99th percentile of their scores, each image scored by a
-model fitted without it (two-fold cross-fitting), so the threshold reflects
-new images of the same kind, not the images the summary was fitted on; a
-margin of ``1 / sqrt(n)`` for ``n`` calibration images widens it when there
-are few. The
+model fitted without it (cross-fitting over contiguous blocks of images, so
+that whole fields are held out), so the threshold reflects new images of the
+same kind, not the images the summary was fitted on; a margin of
+``1 / sqrt(n)`` for ``n`` calibration images widens it when there are few. The
 reported ``score`` is the larger of the two scores divided by its threshold:
 above 1, the image is outside what the model has seen.
 """
@@ -45,6 +45,8 @@ DESCRIPTOR_VERSION = 1
 #: Training images summarised (evenly spaced), and patches per image.
 MAX_IMAGES = 64
 PATCHES_PER_IMAGE = 8
+#: Cross-fitting folds (contiguous blocks of training images).
+FOLDS = 4
 #: Quantile of the cross-fitted training scores used as threshold.
 QUANTILE = 0.99
 #: Leading principal components kept of the feature distribution.
@@ -179,10 +181,20 @@ def stats_distance(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
 
 
 def _cross_fitted(rows: np.ndarray, groups: np.ndarray, fit, distance) -> np.ndarray:
-    """Distance of every row under a model fitted on the other fold (folds by group parity)."""
-    fold = groups % 2
+    """Distance of every row under a model fitted on the other folds.
+
+    Folds are contiguous blocks of groups (images in file order). Training
+    images often come as several frames of each field, stored next to each
+    other; folds that alternate between neighbours would put frames of every
+    field on both sides and calibrate the threshold on frame-to-frame noise
+    alone, so new fields would trip it. Contiguous blocks hold out whole fields.
+    """
+    _, rank = np.unique(groups, return_inverse=True)
+    n_groups = int(rank.max()) + 1 if len(rank) else 0
+    k = FOLDS if n_groups >= 2 * FOLDS else 2
+    fold = (rank * k) // max(n_groups, 1)
     out = np.empty(len(rows))
-    for f in (0, 1):
+    for f in range(k):
         train, test = fold != f, fold == f
         if not train.any() or not test.any():
             return distance(fit(rows), rows)
