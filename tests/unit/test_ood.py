@@ -86,3 +86,18 @@ def test_descriptor_separates_shifted_images(tmp_path):
                score_item(model, squares[None].astype(np.float32))["score"]]
     assert max(inside) < 1 < min(outside)
     assert auroc(inside, outside) == 1.0
+
+
+def test_threshold_calibration_holds_out_whole_fields():
+    from microsight.engine.ood import _cross_fitted, _threshold, fit_stats
+
+    # 12 fields x 8 frames stored field by field: frames of a field differ by a little
+    # noise, fields differ by much more. Cross-fitting must see the field-to-field
+    # spread, or new fields of the same kind would all be flagged.
+    rng = np.random.default_rng(0)
+    fields = rng.normal(0, 1, (13, 3))
+    rows = np.repeat(fields[:12], 8, axis=0) + rng.normal(0, 0.01, (96, 3))
+    scores = _cross_fitted(rows, np.arange(96), fit_stats, stats_distance)
+    threshold = _threshold(scores)
+    new_field = fields[12] + rng.normal(0, 0.01, (8, 3))
+    assert np.all(stats_distance(fit_stats(rows), new_field) < threshold)
