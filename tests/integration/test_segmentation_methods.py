@@ -96,6 +96,7 @@ def test_labels_need_targets(seg_data, tmp_path: Path) -> None:
         api.train("starconvex", images, None, out=tmp_path / "m", config=tiny("starconvex"))
 
 
+@pytest.mark.slow
 def test_distmap_3d(tmp_path: Path) -> None:
     """3D volumes: train a few steps, predict labels of the same shape."""
     from skimage.draw import ellipsoid
@@ -122,6 +123,7 @@ def test_distmap_3d(tmp_path: Path) -> None:
     assert pred.shape == (16, 32, 32) and pred.dtype == np.int32
 
 
+@pytest.mark.slow
 def test_command_line_unet_seg(seg_data, tmp_path: Path) -> None:
     """`microsight train unet-seg`, `predict` (labels + probabilities) and `evaluate`."""
     import yaml
