@@ -153,6 +153,10 @@ def train(
         n_epochs = -(-steps // cfg.training.steps_per_epoch)
         cfg.training.steps_per_epoch = -(-steps // n_epochs)
         cfg.training.epochs = n_epochs
+        if n_epochs * cfg.training.steps_per_epoch == steps:
+            # Whole epochs make the budget exactly; a step limit as well would be
+            # redundant, and Lightning replays an epoch's end when resuming under one.
+            cfg.training.max_steps = None
     module_class = get_method(method).module_class
     data, normalization = module_class.prepare_training(cfg, input, target, axes)
     return train_model(cfg, data, normalization, out, resume=resume, progress=progress)

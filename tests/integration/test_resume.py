@@ -66,3 +66,19 @@ def test_resume_without_checkpoint_is_an_error(tmp_path, pair_dirs, capsys):
     cfg.write_text(yaml.safe_dump(CONFIG))
     assert main(_command(low, high, tmp_path / "none", cfg, "--resume")) == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_resume_with_a_larger_step_budget_continues_without_a_replayed_epoch(tmp_path,
+                                                                             pair_dirs):
+    from microsight import train
+
+    low, high = pair_dirs
+    cfg = {**TINY_CONFIG, "training": {**TINY_CONFIG["training"], "epochs": 2,
+                                       "steps_per_epoch": 3, "early_stopping_patience": None}}
+    out = tmp_path / "m"
+    train("care", low, high, out=out, config=cfg, progress=False)
+    model = train("care", low, high, out=out, steps=12, resume=True, progress=False)
+    rows = model.history
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert [int(r["step"]) for r in rows] == [3, 6, 9, 12]
+    assert all(r["val_loss"] is not None for r in rows)

@@ -81,8 +81,12 @@ class EpochRecorder(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # A last, partial epoch cut short by max_steps is not validated: its row must not
         # repeat the previous epoch's validation metrics.
-        metrics = trainer.callback_metrics if self._validated else {}
         steps = pl_module._train_loss_n
+        if steps == 0 and self.rows and self.rows[-1]["step"] == trainer.global_step:
+            # A resume from an end-of-epoch checkpoint can replay that epoch's end
+            # without running a batch: nothing new to record or save.
+            return
+        metrics = trainer.callback_metrics if self._validated else {}
         seconds = self._train_seconds or (time.perf_counter() - self._t0)
         batch = pl_module.config.data.batch_size
         row = {
