@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--quick", action="store_true", help="smoke run on a few images")
     ap.add_argument("--skip-train", action="store_true", help="reuse <out>/model")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue <out>/model up to --epochs (e.g. after an interruption)")
     ap.add_argument("--report", action="store_true", help="also write the test HTML report")
     args = ap.parse_args(argv)
     split = make_split(args.data, SPLIT)
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = out / "model"
     t0 = time.time()
     if not args.skip_train:
-        if model_dir.exists():
+        if model_dir.exists() and not args.resume:
             shutil.rmtree(model_dir)
         tx, tsum, vx = loaded["train"][0], loaded["train"][2], loaded["val"][0]
 
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                            {**tsum, "split": f"{len(tx)} train / {len(vx[::2])} validation images "
                                              f"({SPLIT.name})", "classes": 1})
         norm = DetectModule.normalize(data, config, 1)
-        train_model(config, data, norm, model_dir, progress=True)
+        train_model(config, data, norm, model_dir, resume=args.resume, progress=True)
     train_s = time.time() - t0 if not args.skip_train else float("nan")
     model = load_model(model_dir)
     if args.skip_train:
