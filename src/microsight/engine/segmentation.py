@@ -40,13 +40,14 @@ from microsight.data.layout import (
     read_item,
     write_key,
 )
-from microsight.data.normalization import fit_normalizer, subsample
+from microsight.data.normalization import subsample
 from microsight.data.pairs import TrainingSet, load_items, split_items
 from microsight.data.shapes import label_outlines, object_table, relabel_random
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation, summarize
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
+from microsight.engine.training import normalize_inputs
 from microsight.errors import MicrosightError
 from microsight.io import Image, open_image_writer
 from microsight.io.shapes import write_geojson, write_table
@@ -666,29 +667,6 @@ def ap_figure(curves: dict[str, dict[float, dict[str, float]]]) -> Any:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def normalize_inputs(data: TrainingSet, config: Configuration, out_channels: int
-                     ) -> dict[str, Any]:
-    """Percentile-normalize the inputs of ``data`` in place (never the labels).
-
-    Returns the bundle's normalization parameters, the identity as 'target'.
-    """
-    norm = config.data.normalization
-    identity = {"low": [0.0] * out_channels, "high": [1.0] * out_channels}
-    if norm.mode == "per_image":
-        def each(items: list[np.ndarray]) -> list[np.ndarray]:
-            return [fit_normalizer([x], p_low=norm.p_low, p_high=norm.p_high).apply(x)
-                    for x in items]
-
-        data.train_inputs, data.val_inputs = each(data.train_inputs), each(data.val_inputs)
-        return {"mode": "per_image", "p_low": norm.p_low, "p_high": norm.p_high,
-                "target": identity}
-    x_norm = fit_normalizer(data.train_inputs, p_low=norm.p_low, p_high=norm.p_high)
-    data.train_inputs = [x_norm.apply(x) for x in data.train_inputs]
-    data.val_inputs = [x_norm.apply(x) for x in data.val_inputs]
-    return {"mode": "dataset", "p_low": norm.p_low, "p_high": norm.p_high,
-            "input": x_norm.to_dict(), "target": identity}
 
 
 _DOUBLE = (".ome.tiff", ".ome.tif", ".ome.zarr")

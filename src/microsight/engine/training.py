@@ -64,6 +64,23 @@ def normalize_set(data: TrainingSet, config: Configuration) -> dict[str, Any]:
             "input": x_norm.to_dict(), "target": y_norm.to_dict()}
 
 
+def normalize_inputs(data: TrainingSet, config: Configuration, out_channels: int
+                     ) -> dict[str, Any]:
+    """Normalize only the inputs of ``data`` in place; the targets stay as they are.
+
+    For targets that are not intensities (labels, heat-maps, class maps): the
+    bundle stores the identity over ``out_channels`` as the 'target' normalization.
+    """
+    targets = data.train_targets, data.val_targets
+    data.train_targets = data.val_targets = None
+    try:
+        params = normalize_set(data, config)
+    finally:
+        data.train_targets, data.val_targets = targets
+    params["target"] = {"low": [0.0] * out_channels, "high": [1.0] * out_channels}
+    return params
+
+
 def prepare_supervised(config: Configuration, input_path: str | Path,
                        target_path: str | Path | None, axes: str | None = None
                        ) -> tuple[TrainingSet, dict[str, Any]]:

@@ -19,7 +19,7 @@ from torch import nn
 
 from microsight.config import Configuration, register_method
 from microsight.data.layout import item_indices, read_item
-from microsight.data.normalization import fit_normalizer, subsample
+from microsight.data.normalization import subsample
 from microsight.data.pairs import TrainingSet, load_items, split_items
 from microsight.data.points import (
     coords,
@@ -35,6 +35,7 @@ from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation, model_sections, summarize
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
+from microsight.engine.training import normalize_inputs
 from microsight.errors import MicrosightError
 from microsight.io import Image
 from microsight.io.labels import read_labels
@@ -219,21 +220,7 @@ class DetectModule(MicrosightModule):
 
         Returns the bundle's normalization parameters, with the identity as 'target'.
         """
-        norm = config.data.normalization
-        identity = {"low": [0.0] * n_classes, "high": [1.0] * n_classes}
-        if norm.mode == "per_image":
-            def each(items: list[np.ndarray]) -> list[np.ndarray]:
-                return [fit_normalizer([x], p_low=norm.p_low, p_high=norm.p_high).apply(x)
-                        for x in items]
-
-            data.train_inputs, data.val_inputs = each(data.train_inputs), each(data.val_inputs)
-            return {"mode": "per_image", "p_low": norm.p_low, "p_high": norm.p_high,
-                    "target": identity}
-        x_norm = fit_normalizer(data.train_inputs, p_low=norm.p_low, p_high=norm.p_high)
-        data.train_inputs = [x_norm.apply(x) for x in data.train_inputs]
-        data.val_inputs = [x_norm.apply(x) for x in data.val_inputs]
-        return {"mode": "dataset", "p_low": norm.p_low, "p_high": norm.p_high,
-                "input": x_norm.to_dict(), "target": identity}
+        return normalize_inputs(data, config, n_classes)
 
     # --- prediction -----------------------------------------------------------------
     @classmethod
