@@ -134,3 +134,14 @@ def test_existing_model_is_not_overwritten(tmp_path, pair_dirs, capsys):
 
 def test_usage_error_exit_code(capsys):
     assert main(["train"]) != 0
+
+
+def test_wrong_channel_count_for_prediction(tmp_path, tiny_model, capsys):
+    model = tiny_model[0]
+    rgb = tmp_path / "rgb.tif"
+    tifffile.imwrite(rgb, np.zeros((32, 32, 3), np.uint8), photometric="rgb")
+    out = tmp_path / "out.tif"
+    assert main(["predict", str(model.path), str(rgb), "--out", str(out), "--no-progress"]) == 2
+    err = _one_error_line(capsys)
+    assert "3 channel(s)" in err and "trained on 1" in err and "grey" in err
+    assert not out.exists()

@@ -81,6 +81,23 @@ def test_registry_knows_care():
     assert "psnr" in info.metrics
 
 
+def test_broken_method_package_is_skipped_with_a_clear_error(tmp_path, monkeypatch):
+    import microsight.methods
+    from microsight.config import registry
+
+    (tmp_path / "half_done").mkdir()
+    (tmp_path / "half_done" / "__init__.py").write_text("import not_a_real_dependency\n")
+    monkeypatch.setattr(microsight.methods, "__path__",
+                        [*microsight.methods.__path__, str(tmp_path)])
+    monkeypatch.setattr(registry, "_DISCOVERED", False)
+    monkeypatch.setattr(registry, "_BROKEN", {})
+    with pytest.warns(RuntimeWarning, match="'half_done' failed to import"):
+        methods = available_methods()
+    assert "care" in methods
+    with pytest.raises(MicrosightError, match=r"installed but failed to import.*not_a_real"):
+        registry.get_method("half-done")
+
+
 def test_overrides_without_base_section_skip_none_values():
     cfg = build_config("care", None, training={"epochs": None, "max_steps": 7},
                        data={"patch_size": None})

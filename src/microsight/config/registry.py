@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ class MethodInfo:
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
+_BROKEN: dict[str, str] = {}
 _DISCOVERED = False
 
 
@@ -70,7 +72,12 @@ def _discover() -> None:
     # Imported by name, not statically: the config layer must not depend on methods.
     pkg = importlib.import_module("microsight.methods")
     for info in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"microsight.methods.{info.name}")
+        try:
+            importlib.import_module(f"microsight.methods.{info.name}")
+        except Exception as err:  # one broken method must not hide the others
+            _BROKEN[info.name] = f"{type(err).__name__}: {err}"
+            warnings.warn(f"method package {info.name!r} failed to import and is skipped "
+                          f"({_BROKEN[info.name]})", RuntimeWarning, stacklevel=2)
 
 
 def available_methods() -> dict[str, MethodInfo]:
@@ -83,6 +90,10 @@ def get_method(name: str) -> MethodInfo:
     """Return the registry entry of ``name`` or raise a clear error."""
     methods = available_methods()
     if name not in methods:
+        broken = _BROKEN.get(name.replace("-", "_"))
+        if broken:
+            raise MicrosightError(f"method {name!r} is installed but failed to import: "
+                                  f"{broken}")
         known = ", ".join(methods) or "none"
         raise MicrosightError(f"unknown method {name!r}; available methods: {known}")
     return methods[name]

@@ -54,6 +54,32 @@ def item_indices(axes: str, shape: tuple[int, ...], ndim: int, name: str = "imag
     return [dict(zip(loops, combo, strict=True)) for combo in product(*ranges)]
 
 
+def check_channels(axes: str, shape: tuple[int, ...], expected: int, name: str = "image"
+                   ) -> None:
+    """Raise a clear error when an image's channel count differs from a model's.
+
+    Parameters
+    ----------
+    axes : str
+        Axes of the image (``C`` absent means one channel).
+    shape : tuple of int
+        Shape of the image.
+    expected : int
+        Input channels the model was trained with.
+    name : str
+        Image name used in the message.
+    """
+    got = axis_sizes(axes, shape).get("C", 1)
+    if got == expected:
+        return
+    hint = ("if a colour (RGB) image shows a single stain, save one channel or a grey "
+            "version of it" if got in (3, 4) and expected == 1 else
+            "check the axes (--axes) and the channel order")
+    raise MicrosightError(
+        f"{name} has {got} channel(s) (axes {axes}, shape {tuple(shape)}) but the model was "
+        f"trained on {expected}; {hint}")
+
+
 def read_item(
     data, axes: str, ndim: int, index: dict[str, int], region: tuple[slice, ...] | None = None
 ) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from microsight.data.layout import (
+    check_channels,
     item_indices,
     item_to_output,
     output_axes,
@@ -179,6 +180,8 @@ def predict_image(
     """
     ndim = model.ndim
     settings = settings or TileSettings.default(ndim)
+    check_channels(image.axes, image.shape, model.module.in_channels,
+                   image.path.name if image.path else "the image")
     hook = _item_hook(model)
     if hook is not None:
         if uncertainty:

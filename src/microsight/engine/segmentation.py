@@ -34,6 +34,7 @@ from scipy import ndimage
 
 from microsight.config import Configuration, MethodConfig, config_to_yaml
 from microsight.data.layout import (
+    check_channels,
     item_indices,
     item_to_output,
     output_axes,
@@ -478,6 +479,7 @@ class SegmentationModule(MicrosightModule):
         """
         ndim = model.ndim
         name = image.path.name if image.path else "image"
+        check_channels(image.axes, image.shape, model.module.in_channels, name)
         indices = item_indices(image.axes, image.shape, ndim, name)
         lab_axes = "".join(a for a in image.axes if a != "C")
         lab_shape = tuple(s for a, s in zip(image.axes, image.shape, strict=True) if a != "C")

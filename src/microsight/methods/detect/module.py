@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from microsight.config import Configuration, register_method
-from microsight.data.layout import item_indices, read_item
+from microsight.data.layout import check_channels, item_indices, read_item
 from microsight.data.normalization import subsample
 from microsight.data.pairs import TrainingSet, load_items, split_items
 from microsight.data.points import (
@@ -265,6 +265,7 @@ class DetectModule(MicrosightModule):
                 f"point detection writes a table of points: give an output ending in .csv, "
                 f"not {Path(out).name}")
         name = image.path.name if image.path else "image"
+        check_channels(image.axes, image.shape, model.module.in_channels, name)
         tables = []
         for index in item_indices(image.axes, image.shape, 2, name):
             item = read_item(image.data, image.axes, 2, index)
