@@ -149,7 +149,7 @@ class BlockStitcher:
         self.labels = np.zeros((0, *shape[1:]), np.int32)
         self.labels_start = 0
         self.next_id = 1
-        self.rows: list[dict[str, Any]] = []
+        self.row_blocks: list[dict[str, np.ndarray]] = []
         self.polygons: dict[int, np.ndarray] = {}
 
     def add(self, region: tuple[slice, ...], dense: np.ndarray) -> None:
@@ -197,24 +197,23 @@ class BlockStitcher:
         canvas[local > 0] = lut[local[local > 0]]
         slices = ndimage.find_objects(local, max_label=len(objects.scores))
         area = np.bincount(local.ravel(), minlength=len(objects.scores) + 1)
-        axes = "yx" if len(self.shape) == 2 else "zyx"
-        for k in kept:
-            gid = int(lut[k + 1])
-            sl = slices[k]
-            if sl is None:
-                continue
-            row: dict[str, Any] = {"label": gid, "area": int(area[k + 1]),
-                                   "score": float(objects.scores[k])}
-            seed = objects.seeds[k] + np.r_[lo, np.zeros(len(self.shape) - 1)]
-            row.update({a: float(v) for a, v in zip(axes, seed, strict=True)})
-            for i, a in enumerate(axes):
-                off = lo if i == 0 else 0
-                row[f"min_{a}"] = sl[i].start + off
-                row[f"max_{a}"] = sl[i].stop + off
-            self.rows.append(row)
-            if objects.polygons is not None:
-                self.polygons[gid] = objects.polygons[k] + np.array([lo, 0.0])
         self.next_id += len(kept)
+        # An object wholly painted over by a neighbour's block keeps its id unused.
+        kept = np.array([k for k in kept if slices[k] is not None], np.int64)
+        offset = np.zeros(len(self.shape), np.int64)
+        offset[0] = lo
+        # Columns as arrays, one block at a time: a big image holds 10^5+ objects.
+        boxes = np.array([[(sl.start, sl.stop) for sl in slices[k]] for k in kept],
+                         np.int64).reshape(len(kept), len(self.shape), 2)
+        self.row_blocks.append({
+            "label": lut[kept + 1].astype(np.int64), "area": area[kept + 1].astype(np.int64),
+            "score": np.asarray(objects.scores, np.float64)[kept],
+            "seed": np.asarray(objects.seeds, np.float64)[kept] + offset,
+            "min": boxes[..., 0] + offset, "max": boxes[..., 1] + offset})
+        if objects.polygons is not None:
+            for k in kept:
+                self.polygons[int(lut[k + 1])] = (objects.polygons[k] + np.array(
+                    [lo, 0.0])).astype(np.float32)
 
     def _flush(self, upto: int) -> None:
         n = upto - self.labels_start
@@ -228,9 +227,17 @@ class BlockStitcher:
     def table(self) -> dict[str, np.ndarray]:
         """Object table: label, area, score, seed position, bounding box."""
         axes = "yx" if len(self.shape) == 2 else "zyx"
-        cols = ["label", "area", "score", *axes, *(f"min_{a}" for a in axes),
-                *(f"max_{a}" for a in axes)]
-        return {c: np.array([r[c] for r in self.rows]) for c in cols}
+        nd = len(axes)
+        blocks = self.row_blocks or [{
+            "label": np.zeros(0, np.int64), "area": np.zeros(0, np.int64),
+            "score": np.zeros(0), "seed": np.zeros((0, nd)),
+            "min": np.zeros((0, nd), np.int64), "max": np.zeros((0, nd), np.int64)}]
+        cols = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+        table = {"label": cols["label"], "area": cols["area"], "score": cols["score"]}
+        table.update({a: cols["seed"][:, i] for i, a in enumerate(axes)})
+        table.update({f"min_{a}": cols["min"][:, i] for i, a in enumerate(axes)})
+        table.update({f"max_{a}": cols["max"][:, i] for i, a in enumerate(axes)})
+        return table
 
 
 def classical_instances(item: np.ndarray, *, sigma: float = 1.0, min_distance: int = 4,

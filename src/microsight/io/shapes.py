@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +114,16 @@ def polygons_to_geojson(polygons: dict[int, np.ndarray] | list[np.ndarray], *,
     dict
         The FeatureCollection (``json.dump`` it).
     """
+    return {"type": "FeatureCollection",
+            "features": list(_features(polygons, properties, object_type, class_name))}
+
+
+def _features(polygons: dict[int, np.ndarray] | list[np.ndarray],
+              properties: dict[int, dict[str, Any]] | None, object_type: str,
+              class_name: str | None) -> Iterator[dict[str, Any]]:
+    """One GeoJSON Feature per polygon, built lazily (big images hold 10^5+ objects)."""
     if not isinstance(polygons, dict):
         polygons = {i + 1: p for i, p in enumerate(polygons)}
-    features = []
     for oid, verts in polygons.items():
         v = np.asarray(verts, np.float64)
         ring = [[round(float(x), 3), round(float(y), 3)] for y, x in v]
@@ -127,16 +135,32 @@ def polygons_to_geojson(polygons: dict[int, np.ndarray] | list[np.ndarray], *,
         extra = (properties or {}).get(oid)
         if extra:
             props["measurements"] = {k: _plain(val) for k, val in extra.items()}
-        features.append({"type": "Feature", "id": str(oid),
-                         "geometry": {"type": "Polygon", "coordinates": [ring]},
-                         "properties": props})
-    return {"type": "FeatureCollection", "features": features}
+        yield {"type": "Feature", "id": str(oid),
+               "geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": props}
 
 
-def write_geojson(path: str | Path, polygons: dict[int, np.ndarray] | list[np.ndarray],
-                  **kwargs: Any) -> Path:
-    """Write polygons as a GeoJSON FeatureCollection; see :func:`polygons_to_geojson`."""
-    return _atomic_text(Path(path), json.dumps(polygons_to_geojson(polygons, **kwargs)))
+def write_geojson(path: str | Path, polygons: dict[int, np.ndarray] | list[np.ndarray], *,
+                  properties: dict[int, dict[str, Any]] | None = None,
+                  object_type: str = "detection", class_name: str | None = None) -> Path:
+    """Write polygons as a GeoJSON FeatureCollection; see :func:`polygons_to_geojson`.
+
+    Features are written one at a time (to a temporary file renamed at the end),
+    so memory does not grow with the document.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write('{"type": "FeatureCollection", "features": [')
+            for n, feature in enumerate(_features(polygons, properties, object_type,
+                                                  class_name)):
+                fh.write((", " if n else "") + json.dumps(feature))
+            fh.write("]}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def read_geojson(path: str | Path) -> dict[int, np.ndarray]:
