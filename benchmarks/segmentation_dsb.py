@@ -54,6 +54,7 @@ from microsight.engine.bundle import load_model
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.engine.segmentation import classical_instances, normalize_inputs
 from microsight.engine.training import train_model
+from microsight.engine.uncertainty import DihedralTTA
 from microsight.metrics.segmentation import matching, pool_matching
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,6 +63,8 @@ from detect_dsb import SPLIT, link_folder, make_split
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path("/work/shared/data/dsb2018-stage1-train")
 THRESHOLDS = (0.5, 0.7, 0.75, 0.9)
+# Methods whose dense maps are equivariant to flips/rotations (test-time averaging valid).
+TTA_OK = {"distmap"}
 PEERS = REPO / "bench_out" / "seg_peers"
 
 METHODS = {
@@ -82,12 +85,13 @@ def labels_of(targets: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def score(truths: list[np.ndarray], preds: list[np.ndarray]) -> dict[str, float]:
-    """Pooled AP at the report thresholds, F1@0.5 and the per-image mean AP@0.5."""
+    """Pooled AP at the report thresholds, F1@0.5 and the per-image mean APs."""
     per = [matching(t, p, THRESHOLDS) for t, p in zip(truths, preds, strict=True)]
     pooled = pool_matching(per)
     out = {f"ap@{t:g}": pooled[t]["ap"] for t in THRESHOLDS}
     out["f1@0.5"] = pooled[0.5]["f1"]
-    out["mean_image_ap@0.5"] = float(np.mean([r[0.5]["ap"] for r in per]))
+    for t in (0.5, 0.75, 0.9):
+        out[f"mean_image_ap@{t:g}"] = float(np.mean([r[t]["ap"] for r in per]))
     out["pq@0.5"] = pooled[0.5]["pq"]
     return out
 
@@ -122,10 +126,15 @@ def train(name: str, loaded: dict, out: Path, args: argparse.Namespace) -> tuple
     return load_model(model_dir), time.time() - t0
 
 
-def dense_maps(model, xs: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
-    """Network outputs (point estimates) of every image, and the seconds they took."""
+def dense_maps(model, xs: list[np.ndarray], tta: bool = False
+               ) -> tuple[list[np.ndarray], float]:
+    """Network outputs (point estimates) of every image, and the seconds they took.
+
+    With ``tta`` each tile's outputs are the mean over its 8 flips/rotations (valid
+    for maps that turn with the image, as distmap's; not for star-convex rays).
+    """
     settings = TileSettings.default(2)
-    predictor = TiledPredictor(model.module, settings)
+    predictor = TiledPredictor(DihedralTTA(model.module) if tta else model.module, settings)
     maps, t0 = [], time.time()
     for x in xs:
         norm = input_normalizer(model.normalization, lambda x=x: x)
@@ -210,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run on a few images")
     ap.add_argument("--skip-train", action="store_true", help="reuse <out>/model_<method>")
     ap.add_argument("--no-baseline", action="store_true", help="skip the classical baseline")
+    ap.add_argument("--tta", action="store_true",
+                    help="also score distmap with 8-view test-time averaging")
     args = ap.parse_args(argv)
     split = make_split(args.data, SPLIT)
     if args.quick:
@@ -238,22 +249,23 @@ def main(argv: list[str] | None = None) -> int:
                 setattr(c.method, k, v)
             return cls.extract(c, dense).labels
 
-        maps = {}
-        seconds = {}
-        for s in ("val", "test"):
-            maps[s], seconds[s] = dense_maps(model, loaded[s][0])
-        best, _val_obj = tune(extract, maps["val"], truths["val"], GRIDS[name])
-        chosen[name] = best
-        for s in ("val", "test"):
-            t0 = time.time()
-            preds = [extract(m, best) for m in maps[s]]
-            post = time.time() - t0
-            results.append({"source": name, "split": s, **score(truths[s], preds),
-                            "train_s": train_s, "predict_s_per_image":
-                            (seconds[s] + post) / len(preds), "params": best,
-                            "epochs": model.qc.get("epochs_run"),
-                            "best_epoch": model.qc.get("best_epoch")})
-        print(f"  {name}: {[r for r in results if r['source'] == name]}", flush=True)
+        for tta in (False, True) if args.tta and name in TTA_OK else (False,):
+            label = f"{name} + 8-view TTA" if tta else name
+            maps, seconds = {}, {}
+            for s in ("val", "test"):
+                maps[s], seconds[s] = dense_maps(model, loaded[s][0], tta)
+            best, _val_obj = tune(extract, maps["val"], truths["val"], GRIDS[name])
+            chosen[label] = best
+            for s in ("val", "test"):
+                t0 = time.time()
+                preds = [extract(m, best) for m in maps[s]]
+                post = time.time() - t0
+                results.append({"source": label, "split": s, **score(truths[s], preds),
+                                "train_s": train_s, "predict_s_per_image":
+                                (seconds[s] + post) / len(preds), "params": best,
+                                "epochs": model.qc.get("epochs_run"),
+                                "best_epoch": model.qc.get("best_epoch")})
+        print(f"  {name}: {[r for r in results if r['source'].startswith(name)]}", flush=True)
         save(out, results, chosen, args)
     if not args.no_baseline:
         print("== classical baseline", flush=True)
@@ -261,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     results += peer_rows(split, truths)
     save(out, results, chosen, args)
     cols = ["source", "split", "ap@0.5", "ap@0.7", "ap@0.75", "ap@0.9", "f1@0.5",
-            "mean_image_ap@0.5", "pq@0.5", "train_s", "predict_s_per_image"]
+            "mean_image_ap@0.5", "mean_image_ap@0.75", "mean_image_ap@0.9", "pq@0.5",
+            "train_s", "predict_s_per_image"]
     with open(out / "results.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
