@@ -109,3 +109,17 @@ def test_care_iso_train_and_predict(tmp_path):
     with pytest.raises(MicrosightError, match="no --target"):
         api.train("care-iso", tmp_path / "stack.ome.tif", tmp_path / "stack.ome.tif",
                   out=tmp_path / "bad", config=config, progress=False)
+    # Evaluation: the anisotropic stack against the isotropic volume it was cut from.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "gt").mkdir()
+    write_image(tmp_path / "in" / "s.tif", stack.astype(np.float32), "ZYX")
+    write_image(tmp_path / "gt" / "s.tif", iso.astype(np.float32), "ZYX")
+    result = api.evaluate(tmp_path / "iso", tmp_path / "in", tmp_path / "gt",
+                          report=tmp_path / "iso.html")
+    sources = {r["source"] for r in result.rows}
+    assert sources == {"network", "nearest plane along Z", "linear interpolation along Z"}
+    assert all(np.isfinite(r["psnr"]) for r in result.rows)
+    assert "linear interpolation along Z" in (tmp_path / "iso.html").read_text()
+    write_image(tmp_path / "gt" / "s.tif", iso[:8].astype(np.float32), "ZYX")
+    with pytest.raises(MicrosightError, match="needs"):
+        api.evaluate(tmp_path / "iso", tmp_path / "in", tmp_path / "gt")

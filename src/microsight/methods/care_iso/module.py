@@ -163,3 +163,13 @@ class CareIsoModule(RestorationMixin, MicrosightModule):
             out[:, :, :, x] += _predict_plane(predictor, plane).transpose(0, 2, 1)
         out *= 0.5
         return y_norm.invert(out)
+
+    @classmethod
+    def evaluate_model(cls, model: Any, input_path: str | Path, target_path: str | Path, *,
+                       axes: str | None = None, report: str | Path | None = None,
+                       settings: TileSettings | None = None) -> Any:
+        """Anisotropic stacks against isotropic ground truth; see :func:`evaluate_iso`."""
+        from microsight.methods.care_iso.evaluate import evaluate_iso
+
+        return evaluate_iso(model, input_path, target_path, axes=axes, report=report,
+                            settings=settings)
