@@ -68,7 +68,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from care_fmd import TEST_FOVS, TRAIN_FOVS, fov_frames, read_gray, write_pairs
 
 from microsight import load_model, predict, train
-from microsight.engine.ood import score_image
+from microsight.config import get_method
+from microsight.engine.ood import describe_training_data, score_image
 from microsight.io import Image
 from microsight.metrics.ood import auroc, detection_rate, spearman
 
@@ -106,6 +107,9 @@ def parse_args() -> argparse.Namespace:
                    help="images per shifted set of the DSB part (evenly chosen)")
     p.add_argument("--skip-train", action="store_true",
                    help="reuse the models in --out (those with a descriptor)")
+    p.add_argument("--refit-descriptors", action="store_true",
+                   help="with --skip-train: re-fit each reused model's out-of-distribution "
+                        "descriptor on its training data (weights unchanged)")
     return p.parse_args()
 
 
@@ -157,6 +161,16 @@ def ood_table(model, id_images: list[np.ndarray], shifted: dict[str, list[np.nda
             "false_alarm_rate": float(np.mean(np.asarray(inside) > 1)), "rows": rows}
 
 
+def refit_descriptor(folder: Path, inputs: Path, targets: Path) -> None:
+    """Re-fit a trained bundle's out-of-distribution descriptor (weights unchanged)."""
+    model = load_model(folder)
+    module_class = get_method(model.method).module_class
+    data, _ = module_class.prepare_training(model.config.model_copy(deep=True), inputs,
+                                            targets)
+    describe_training_data(model, data, folder)
+    print(f"re-fitted the descriptor of {folder.name}", flush=True)
+
+
 # --- FMD: CARE ensemble, OOD, uncertainty --------------------------------------------------
 def train_care(args, work: Path, out: Path) -> list:
     models = []
@@ -174,6 +188,8 @@ def train_care(args, work: Path, out: Path) -> list:
                       "data": {"patch_size": [64, 64], "batch_size": args.batch},
                       "training": {"seed": seed, "steps_per_epoch": min(50, args.care_steps)}})
             print(f"CARE seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
+        elif args.refit_descriptors:
+            refit_descriptor(folder, work / "train/low", work / "train/high")
         models.append(load_model(folder))
     return models
 
@@ -295,6 +311,8 @@ def run_dsb(args, out: Path, split: dict[str, list[str]], other_ids: list[str]) 
                            "normalization": {"mode": "dataset"}},
                   "training": {"steps_per_epoch": min(50, args.dsb_steps), "val_tile": 256}})
         print(f"DSB U-Net: {time.perf_counter() - t0:.0f} s", flush=True)
+    elif args.refit_descriptors:
+        refit_descriptor(folder, out / "data" / "images", out / "data" / "labels")
     model = load_model(folder)
     result = {"model": str(folder), "method": args.dsb_method,
               "descriptor": {"images": model.ood["images"],

@@ -101,3 +101,29 @@ def test_threshold_calibration_holds_out_whole_fields():
     threshold = _threshold(scores)
     new_field = fields[12] + rng.normal(0, 0.01, (8, 3))
     assert np.all(stats_distance(fit_stats(rows), new_field) < threshold)
+
+
+def test_log_range_flags_dimmed_images_among_widely_varying_brightness():
+    from microsight.engine.ood import intensity_stats
+
+    # Training brightness spans 8x (multiplicatively): on a linear scale a 10x dimmer
+    # image sits next to the dimmest training images; on the log scale it stands apart.
+    rng = np.random.default_rng(0)
+    gains = np.exp(rng.uniform(np.log(0.25), np.log(2.0), 40))
+    train = np.stack([intensity_stats(g * _normalized(noisy(blobs((48, 48), i), i)))
+                      for i, g in enumerate(gains)])
+    names = ("p99", "log_range")
+    model = {"mean": train.mean(0), "std": train.std(0)}
+    dim = intensity_stats(0.1 * 0.25 * _normalized(noisy(blobs((48, 48), 99), 99)))
+    z = np.abs((dim - model["mean"]) / model["std"])
+    z_by_name = dict(zip(("p1", "p50", "p99", "mean", "std", "noise", "log_range"), z,
+                         strict=True))
+    assert z_by_name["log_range"] > 3 > z_by_name["p99"]
+    # Descriptors written before log_range existed are scored on their own statistics.
+    from microsight.engine.ood import descriptor_stat_names
+
+    old = ("p1", "p50", "p99", "mean", "std", "noise")
+    desc = {"intensity": {"names": [f"c{c}_{n}" for c in range(2) for n in old]}}
+    assert descriptor_stat_names(desc) == (old, 2)
+    two = np.concatenate([_normalized(blobs((48, 48), 1))] * 2)
+    assert intensity_stats(two, names).shape == (4,)

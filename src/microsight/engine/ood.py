@@ -5,9 +5,12 @@ training images in two ways and stores the result in the bundle as
 ``ood.json``:
 
 - **intensity statistics** per image and channel (1st, 50th and 99th
-  percentiles, mean, standard deviation, noise level), in the normalized
-  units the network sees; a new image is scored by the largest absolute
-  z-score of its statistics against the training images;
+  percentiles, mean, standard deviation, noise level, and the decimal log of
+  the 1-99 percentile range), in the normalized units the network sees; a new
+  image is scored by the largest absolute z-score of its statistics against
+  the training images. Brightness varies multiplicatively between images, so
+  a dimmed image hides among the training images on a linear scale but not on
+  the log scale;
 - **encoder features**: the module's ``features(x)`` hook (globally pooled
   bottleneck activations of the U-Net by default) over patches of the
   training patch size, summarised by a probabilistic PCA (mean, leading
@@ -62,7 +65,9 @@ MIN_Z_THRESHOLD = 3.0
 NOISE_CROP = 256
 #: Items of a stack scored at prediction (evenly spaced).
 MAX_ITEMS = 8
-STAT_NAMES = ("p1", "p50", "p99", "mean", "std", "noise")
+STAT_NAMES = ("p1", "p50", "p99", "mean", "std", "noise", "log_range")
+#: Smallest range used in the log statistic (normalized units).
+MIN_RANGE = 1e-3
 
 
 class OutOfDistributionWarning(UserWarning):
@@ -79,26 +84,39 @@ def _noise(plane: np.ndarray) -> float:
     return noise_sigma(plane[centre]) if min(plane.shape[-2:]) >= 3 else 0.0
 
 
-def intensity_stats(item: np.ndarray) -> np.ndarray:
-    """Statistics of a normalized channels-first item, ``len(STAT_NAMES)`` per channel.
+def intensity_stats(item: np.ndarray, names: tuple[str, ...] = STAT_NAMES) -> np.ndarray:
+    """Statistics of a normalized channels-first item, ``len(names)`` per channel.
 
     Parameters
     ----------
     item : numpy.ndarray
         ``(C, *spatial)`` normalized image (lazy arrays are subsampled).
+    names : tuple of str
+        Which statistics, in order (a subset of :data:`STAT_NAMES`; descriptors
+        written before a statistic existed list fewer).
 
     Returns
     -------
     numpy.ndarray
-        Flat float64 vector: for each channel p1, p50, p99, mean, std, noise.
+        Flat float64 vector: for each channel, the statistics in ``names``.
     """
     sample = subsample(item, 1_000_000).reshape(item.shape[0], -1).astype(np.float64)
     p1, p50, p99 = np.percentile(sample, [1, 50, 99], axis=1)
     out = []
     for c in range(item.shape[0]):
         plane = np.asarray(item[c]) if item.ndim == 3 else np.asarray(item[c, item.shape[1] // 2])
-        out += [p1[c], p50[c], p99[c], sample[c].mean(), sample[c].std(), _noise(plane)]
+        values = {"p1": p1[c], "p50": p50[c], "p99": p99[c], "mean": sample[c].mean(),
+                  "std": sample[c].std(), "noise": _noise(plane),
+                  "log_range": np.log10(max(p99[c] - p1[c], MIN_RANGE))}
+        out += [values[n] for n in names]
     return np.asarray(out, np.float64)
+
+
+def descriptor_stat_names(desc: dict[str, Any]) -> tuple[tuple[str, ...], int]:
+    """The per-channel statistic names of a descriptor and its number of channels."""
+    names = desc["intensity"]["names"]
+    channels = len({n.split("_", 1)[0] for n in names})
+    return tuple(n.split("_", 1)[1] for n in names[: len(names) // channels]), channels
 
 
 def patch_regions(spatial: tuple[int, ...], patch: tuple[int, ...], divisor: int,
@@ -355,7 +373,8 @@ def score_item(model, item: np.ndarray, read_region=None) -> dict[str, Any]:
     regions = patch_regions(spatial, patch, model.module.divisor)
     # Statistics on a subsample and on patches only: a huge lazy image is never read whole.
     sample = norm.apply(subsample(item, 1_000_000))
-    z = float(stats_distance(desc["intensity"], intensity_stats(sample))[0])
+    names, _ = descriptor_stat_names(desc)
+    z = float(stats_distance(desc["intensity"], intensity_stats(sample, names))[0])
     result: dict[str, Any] = {"intensity_z": z,
                               "intensity_threshold": desc["intensity"]["threshold"]}
     ratio = z / desc["intensity"]["threshold"]
@@ -397,7 +416,7 @@ def score_image(model, image) -> dict[str, Any]:
     ndim = model.ndim
     name = image.path.name if image.path else "image"
     indices = _evenly(item_indices(image.axes, image.shape, ndim, name), MAX_ITEMS)
-    channels = len(model.ood["intensity"]["mean"]) // len(STAT_NAMES)
+    _, channels = descriptor_stat_names(model.ood)
     items = []
     for index in indices:
         lazy = _LazyItem(image, ndim, index)

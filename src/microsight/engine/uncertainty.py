@@ -38,6 +38,7 @@ class _Combined:
 
     def __init__(self, module):
         self.base = module
+        self.in_channels = module.in_channels
         self.out_channels = module.out_channels
         self.divisor = module.divisor
         self.output_scale = getattr(module, "output_scale", 1)
