@@ -87,7 +87,8 @@ def unet_config(args: argparse.Namespace) -> dict:
                    "batch_norm": True, "loss": "l1", "z_as_channels": True,
                    "target_names": list(TARGETS)},
         "data": {"patch_size": [args.patch, args.patch], "batch_size": args.batch,
-                 "val_fraction": 0.2, "foreground_fraction": 0.5},
+                 "val_fraction": 0.2, "foreground_fraction": 0.5,
+                 "flips": not args.no_flips, "rotations": not args.no_flips},
         "training": {"learning_rate": args.lr, "steps_per_epoch": args.epoch_steps,
                      "val_tile": 128, "early_stopping_patience": None},
     }
@@ -132,6 +133,10 @@ def main() -> None:
     p.add_argument("--base", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--gan-weight", type=float, default=0.01)
+    p.add_argument("--no-flips", action="store_true",
+                   help="train without flips/rotations: the targets sit a few pixels off the "
+                        "input (see the registration check), and a flipped patch turns that "
+                        "offset around, so the network cannot learn it")
     p.add_argument("--fast", action="store_true", help="smoke run: a few steps")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted U-Net run in --out up to --steps")

@@ -105,3 +105,37 @@ def test_classical_fit_reaches_the_crlb() -> None:
     assert np.median(fit["photons"]) == pytest.approx(2000, rel=0.05)
     table = localize_classical(movie, sigma=1.1, pixel_size=100.0)
     assert localization_scores(table, truth, 100)["jaccard"] > 0.95
+
+
+def test_refinement_polishes_isolated_detections_only() -> None:
+    from microsight.api import build_config
+    from microsight.methods.localize.module import isolated, refine_isolated
+
+    assert isolated(np.array([0, 0, 1]), np.array([5.0, 8.0, 5.0]),
+                    np.array([5.0, 5.0, 5.0]), 4.0).tolist() == [False, False, True]
+    rng = np.random.default_rng(2)
+    n = 200
+    m = build_config("localize", {"method": {"method": "localize", "simulation": {
+        "shape": [16, 16], "camera": {"model": "ideal", "qe": 1.0}}}}).method
+    px, sigma = m.simulation.pixel_size, m.sigma_px
+    truth = make_table(frame=np.arange(n), x=rng.uniform(7, 9, n) * px,
+                       y=rng.uniform(7, 9, n) * px, photons=2000.0)
+    cfg = m.simulation.model_copy(update={"psf": "integrated"})
+    movie = rng.poisson(render_psfs(truth, cfg, n) + 20).astype(np.float32)
+    f = np.arange(n)
+    i, j = (truth["y"] // px).astype(int), (truth["x"] // px).astype(int)
+    # A coarse first estimate (30 nm off), as an under-trained network might give.
+    cols = {"x": truth["x"] + 30.0, "y": truth["y"] - 30.0, "photons": np.full(n, 1500.0),
+            "background": np.full(n, 10.0), "sigma_x": np.full(n, 50.0),
+            "sigma_y": np.full(n, 50.0), "sigma_photons": np.full(n, 100.0)}
+    refine_isolated(cols, f, i, j, movie, m)
+    rmse = np.sqrt(np.mean((cols["x"] - truth["x"]) ** 2))
+    bound = crlb(2000, 20, sigma)["x"] * px
+    assert rmse == pytest.approx(bound, rel=0.2)
+    assert np.median(cols["sigma_x"]) == pytest.approx(bound, rel=0.2)
+    # Two detections closer than the isolation radius keep the network's estimate.
+    crowded = {k: v[:2].copy() for k, v in cols.items()}
+    crowded["x"][:] = [500.0, 600.0]
+    refine_isolated(crowded, np.zeros(2, int), np.array([5, 5]), np.array([5, 6]),
+                    movie[:1], m)
+    assert crowded["x"].tolist() == [500.0, 600.0]

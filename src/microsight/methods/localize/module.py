@@ -25,6 +25,7 @@ from torch import nn
 
 from microsight.config import Configuration, register_method
 from microsight.data.pairs import TrainingSet
+from microsight.data.smlm_fit import fit_spots
 from microsight.data.smlm_render import render_gaussian
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation
@@ -53,6 +54,49 @@ from microsight.nn import UNet
 
 # Target channels: probability, dx, dy, photons, background, (dz).
 P, DX, DY, N, BG, DZ = range(6)
+#: Half width of the refinement fit window; a detection is isolated when no other
+#: detection of its frame lies within two windows' width of it.
+FIT_HALF = 3
+
+
+def isolated(frame: np.ndarray, y: np.ndarray, x: np.ndarray, radius: float) -> np.ndarray:
+    """Mask of the detections with no other detection of the same frame within ``radius``."""
+    from scipy.spatial import cKDTree
+
+    alone = np.ones(len(frame), bool)
+    if len(frame) < 2:
+        return alone
+    # Frames far apart along a third axis never pair up.
+    points = np.stack([frame * (4.0 * radius + 1e3), y, x], 1).astype(np.float64)
+    pairs = cKDTree(points).query_pairs(radius, output_type="ndarray")
+    alone[pairs.ravel()] = False
+    return alone
+
+
+def refine_isolated(cols: dict[str, np.ndarray], f: np.ndarray, i: np.ndarray, j: np.ndarray,
+                    photons: np.ndarray, m: LocalizeConfig) -> None:
+    """Replace isolated detections' estimates by a Poisson MLE fit, in place.
+
+    ``f, i, j`` index the detection pixels in ``photons`` (the chunk's frames in
+    photons). A fit is kept when it converged within one pixel of the network's
+    position; its standard deviations are the fit's Cramer-Rao bounds.
+    """
+    alone = isolated(f, i, j, 2 * (2 * FIT_HALF + 1))
+    if not alone.any():
+        return
+    px = m.simulation.pixel_size
+    idx = np.flatnonzero(alone)
+    fit = fit_spots(photons, np.stack([f[idx], i[idx], j[idx]], 1), m.sigma_px,
+                    half=FIT_HALF)
+    near = ((np.abs(fit["x"] * px - cols["x"][idx]) < px)
+            & (np.abs(fit["y"] * px - cols["y"][idx]) < px))
+    keep = fit["ok"] & near
+    idx = idx[keep]
+    for key, scale in (("x", px), ("y", px), ("photons", 1.0), ("background", 1.0),
+                       ("sd_x", px), ("sd_y", px), ("sd_photons", 1.0)):
+        target = {"sd_x": "sigma_x", "sd_y": "sigma_y", "sd_photons": "sigma_photons"}.get(
+            key, key)
+        cols[target][idx] = fit[key][keep] * scale
 
 
 def _n_params(m: LocalizeConfig) -> int:
@@ -229,6 +273,9 @@ class LocalizeModule(MicrosightModule):
                     score=1 / (1 + np.exp(-vals[:, 0])))
                 if k == 4:
                     cols.update(z=vals[:, 4] * _z_scale(m), sigma_z=sd[:, 3] * _z_scale(m))
+                elif m.refine and len(f):
+                    refine_isolated(cols, f, i, j, x[lo:lo + n] * np.float32(m.photon_scale),
+                                    m)
                 tables.append(make_table(**cols))
         return concat_tables(tables)
 
