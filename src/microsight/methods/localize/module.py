@@ -55,8 +55,10 @@ from microsight.nn import UNet
 # Target channels: probability, dx, dy, photons, background, (dz).
 P, DX, DY, N, BG, DZ = range(6)
 #: Half width of the refinement fit window; a detection is isolated when no other
-#: detection of its frame lies within two windows' width of it.
+#: detection of its frame lies within ``ISOLATION`` pixels: a neighbour that far sits
+#: at least 5 pixels (about 4 PSF widths) outside the fit window.
 FIT_HALF = 3
+ISOLATION = 2 * FIT_HALF + 2
 
 
 def isolated(frame: np.ndarray, y: np.ndarray, x: np.ndarray, radius: float) -> np.ndarray:
@@ -81,7 +83,7 @@ def refine_isolated(cols: dict[str, np.ndarray], f: np.ndarray, i: np.ndarray, j
     photons). A fit is kept when it converged within one pixel of the network's
     position; its standard deviations are the fit's Cramer-Rao bounds.
     """
-    alone = isolated(f, i, j, 2 * (2 * FIT_HALF + 1))
+    alone = isolated(f, i, j, ISOLATION)
     if not alone.any():
         return
     px = m.simulation.pixel_size
