@@ -127,7 +127,8 @@ class TrainingConfig(StrictModel):
     seed: int = Field(0, description="Random seed: the same seed and data give the same model.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train.")
     precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = Field(
-        "auto", description="'auto': bf16 mixed precision on CUDA, fp32 on CPU."
+        "auto", description="'auto': bf16 mixed precision on CUDA and on CPUs with native "
+                "bf16 (AVX512-BF16/AMX), fp32 otherwise."
     )
     val_tile: int = Field(
         256, ge=16, description="Validation images are scored whole, in tiles of this size."

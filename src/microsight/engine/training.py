@@ -131,8 +131,20 @@ def _accelerator(config: Configuration) -> tuple[str, str]:
     use_cuda = want == "cuda" or (want == "auto" and torch.cuda.is_available())
     precision = config.training.precision
     if precision == "auto":
-        precision = "bf16-mixed" if use_cuda else "32-true"
+        precision = "bf16-mixed" if use_cuda or cpu_has_bf16() else "32-true"
     return ("gpu" if use_cuda else "cpu"), precision
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX).
+
+    There, bf16 autocast roughly doubles the training speed of a U-Net; on other
+    CPUs it would emulate bf16 and be slower than float32.
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _quiet_lightning() -> None:
