@@ -291,3 +291,21 @@ def test_n2v_config_errors(method, match):
     data = {"patch_size": [16, 16, 16]} if method.get("ndim") == 3 else {}
     with pytest.raises(MicrosightError, match=match):
         validate_config({"method": method, "data": data})
+
+
+@pytest.mark.parametrize("upsampling", ["transpose", "linear"])
+def test_linear_upsampling_cannot_make_a_checkerboard(upsampling):
+    from microsight.nn import UNet
+
+    torch.manual_seed(0)
+    net = UNet(2, 1, 1, depth=2, base_channels=4, residual=False, skip_top=False,
+               pooling="blurmax", upsampling=upsampling).eval()
+    with torch.no_grad():
+        out = net(torch.ones(1, 1, 64, 64))[0, 0, 24:40, 24:40]
+    # Away from the borders a flat input gives a flat output, unless even and odd
+    # pixels have their own weights (transposed convolutions).
+    spread = float(out.std() / out.abs().mean())
+    if upsampling == "linear":
+        assert spread < 1e-4
+    else:
+        assert spread > 1e-3

@@ -42,6 +42,17 @@ class ConvBlock(nn.Sequential):
         )
 
 
+def _up(ndim: int, c_in: int, c_out: int, mode: str) -> nn.Module:
+    """2x up-sampling from ``c_in`` to ``c_out`` channels (see ``UNet``'s ``upsampling``)."""
+    if mode == "transpose":
+        return (nn.ConvTranspose2d if ndim == 2 else nn.ConvTranspose3d)(c_in, c_out, 2,
+                                                                          stride=2)
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="bilinear" if ndim == 2 else "trilinear",
+                    align_corners=False),
+        _conv(ndim)(c_in, c_out, 1))
+
+
 class UNet(nn.Module):
     """U-Net with ``depth`` poolings and channel doubling at each level.
 
@@ -70,6 +81,12 @@ class UNet(nn.Module):
         Down-sampling: 2x max pooling, or N2V2's max-blur-pool (max over 2-pixel
         windows at stride 1, then a fixed binomial blur at stride 2). Neither
         has weights, so the state-dict names are the same for both.
+    upsampling : {"transpose", "linear"}
+        Up-sampling: a learned 2x2 transposed convolution at stride 2, or linear
+        interpolation followed by a 1x1 convolution. Without the top skip, every
+        full-resolution pixel comes out of the up-sampling, and a transposed
+        convolution gives the even and odd pixels separate weights: a 2-pixel
+        checkerboard. Interpolation cannot make one.
     """
 
     def __init__(
@@ -85,6 +102,7 @@ class UNet(nn.Module):
         residual: bool = True,
         skip_top: bool = True,
         pooling: Literal["max", "blurmax"] = "max",
+        upsampling: Literal["transpose", "linear"] = "transpose",
     ):
         super().__init__()
         if ndim not in (2, 3):
@@ -93,6 +111,8 @@ class UNet(nn.Module):
             raise ValueError("a residual U-Net needs as many input as output channels")
         if pooling not in ("max", "blurmax"):
             raise ValueError(f"pooling must be 'max' or 'blurmax', got {pooling!r}")
+        if upsampling not in ("transpose", "linear"):
+            raise ValueError(f"upsampling must be 'transpose' or 'linear', got {upsampling!r}")
         self.ndim, self.depth, self.residual = ndim, depth, residual
         self.skip_top = skip_top
         widths = [base_channels * 2**i for i in range(depth + 1)]
@@ -107,11 +127,10 @@ class UNet(nn.Module):
             self.pool: nn.Module = MaxBlurPool(ndim)
         else:
             self.pool = nn.MaxPool2d(2) if ndim == 2 else nn.MaxPool3d(2)
-        up_conv = nn.ConvTranspose2d if ndim == 2 else nn.ConvTranspose3d
         self.up = nn.ModuleList()
         self.up_blocks = nn.ModuleList()
         for i in reversed(range(depth)):
-            self.up.append(up_conv(widths[i + 1], widths[i], 2, stride=2))
+            self.up.append(_up(ndim, widths[i + 1], widths[i], upsampling))
             c_in = widths[i] if i == 0 and not skip_top else 2 * widths[i]
             self.up_blocks.append(ConvBlock(ndim, c_in, widths[i], kernel_size, batch_norm))
         self.head = _conv(ndim)(widths[0], out_channels, 1)

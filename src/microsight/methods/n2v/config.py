@@ -37,6 +37,11 @@ class N2VConfig(MethodConfig):
             "manipulator is 'median'."
         ),
     )
+    upsampling: Literal["auto", "transpose", "linear"] = Field(
+        "auto", description=(
+            "U-Net up-sampling: 'transpose' (learned 2x2 transposed convolutions) or "
+            "'linear' (interpolation + 1x1 convolution, which cannot make a 2-pixel "
+            "checkerboard). 'auto': 'linear' for variant n2v2, 'transpose' for n2v."))
     masked_fraction: float = Field(
         0.002,
         gt=0,

@@ -62,6 +62,8 @@ class N2VModule(RestorationMixin, MicrosightModule):
             m.ndim, in_channels, out_channels, depth=m.depth, base_channels=m.base_channels,
             kernel_size=m.kernel_size, batch_norm=m.batch_norm, residual=False,
             skip_top=not n2v2, pooling="blurmax" if n2v2 else "max",
+            upsampling=m.upsampling if m.upsampling != "auto" else (
+                "linear" if n2v2 else "transpose"),
         )
 
     def mask(self, x: torch.Tensor, generator: torch.Generator | None
