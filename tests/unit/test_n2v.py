@@ -309,3 +309,25 @@ def test_linear_upsampling_cannot_make_a_checkerboard(upsampling):
         assert spread < 1e-4
     else:
         assert spread > 1e-3
+
+
+def test_n2v2_bundle_from_before_the_upsampling_option_still_loads(tmp_path):
+    from pathlib import Path
+
+    from microsight.api import build_config
+    from microsight.config import get_method
+    from microsight.engine.bundle import _module_with_weights
+
+    cls = get_method("n2v").module_class
+    old = build_config("n2v", {"method": {"method": "n2v", "variant": "n2v2", "depth": 1,
+                                          "base_channels": 4, "upsampling": "transpose"}})
+    state = cls(old, 1, 1).state_dict()
+    config = build_config("n2v", {"method": {"method": "n2v", "variant": "n2v2", "depth": 1,
+                                             "base_channels": 4}})
+    info = {"in_channels": 1, "out_channels": 1}
+    module = _module_with_weights(cls, config, info, state, Path("old"))
+    assert config.method.upsampling == "transpose"
+    assert isinstance(module.network.up[0], nn.ConvTranspose2d)
+    wider = build_config("n2v", {"method": {"method": "n2v", "depth": 1, "base_channels": 8}})
+    with pytest.raises(MicrosightError, match="do not fit the network"):
+        _module_with_weights(cls, wider, info, state, Path("old"))

@@ -195,9 +195,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Model
         raise MicrosightError(f"{path} is not a microsight model bundle this version can read")
     config = validate_config(yaml.safe_load(reader.read("config.yaml")))
     method = get_method(config.method.method)
-    module = method.module_class(config, info["in_channels"], info["out_channels"])
     state = load_safetensors(reader.read("weights.safetensors"))
-    module.load_state_dict(state)
+    module = _module_with_weights(method.module_class, config, info, state, path)
     module.eval().to(device)
     normalization = json.loads(reader.read("normalization.json"))
     history = read_history(reader.read("history.csv").decode()) if reader.has(
@@ -205,6 +204,29 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Model
     qc = json.loads(reader.read("qc.json")) if reader.has("qc.json") else {}
     ood = json.loads(reader.read("ood.json")) if reader.has("ood.json") else None
     return Model(config, module, normalization, info, history, qc, path, ood)
+
+
+def _module_with_weights(module_class: type, config: Configuration, info: dict, state: dict,
+                         path: Path):
+    """Build the module a bundle describes and load its weights, with a clear error."""
+    module = module_class(config, info["in_channels"], info["out_channels"])
+    try:
+        module.load_state_dict(state)
+        return module
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+    if getattr(config.method, "upsampling", None) == "auto":
+        # N2V2 bundles written before the up-sampling choice existed used transposed
+        # convolutions; their config says nothing, which now means linear.
+        config.method.upsampling = "transpose"
+        module = module_class(config, info["in_channels"], info["out_channels"])
+        try:
+            module.load_state_dict(state)
+            return module
+        except RuntimeError:
+            pass
+    raise MicrosightError(f"the weights in {path.name} do not fit the network its config.yaml "
+                          f"describes ({first}); was config.yaml edited?")
 
 
 def zip_bundle(folder: str | Path, zip_path: str | Path) -> Path:
