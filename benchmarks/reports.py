@@ -14,7 +14,8 @@ Data
       CC0): crops of the top part for training, of the bottom part for
       testing, degraded with simulated Poisson-Gaussian noise (restoration),
       2x binning (super-resolution), a phase-contrast-like transform
-      (label-free), or three anisotropic stacks (care-iso);
+      (label-free), or three anisotropic stacks (care-iso, scored on a fourth against its
+      isotropic volume);
     - ``../shared/data/stardist-wheel-dsb2018-sample`` (image + instance
       labels, BSD-3) for detection and segmentation, when present;
     - ``../shared/data/epfl2013-bundled-tubes-hd-deepstorm`` (20-frame
@@ -122,13 +123,21 @@ def care_iso_recipe(work: Path) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     folder = work / "stacks"
     folder.mkdir(parents=True)
-    for i in range(3):
+    held_in, held_truth = work / "test_aniso", work / "test_iso"
+    held_in.mkdir(parents=True)
+    held_truth.mkdir(parents=True)
+    for i in range(4):
         spots = np.zeros((32, 96, 96), np.float32)
         spots[tuple(rng.integers(2, [30, 94, 94], size=(40, 3)).T)] = 1000.0
         volume = ndimage.gaussian_filter(spots, (2.0, 2.0, 2.0)) + 5.0
-        write_image(folder / f"stack{i}.ome.tif", volume[::4], "ZYX",
+        # Three stacks to train on; the fourth held out with its isotropic truth.
+        target = folder if i < 3 else held_in
+        write_image(target / f"stack{i}.ome.tif", volume[::4], "ZYX",
                     {"Z": 1.0, "Y": 0.25, "X": 0.25})
-    return {"train": (folder, None), "method": _unet(), "evaluate": None}
+        if i == 3:
+            write_image(held_truth / f"stack{i}.ome.tif", volume, "ZYX",
+                        {"Z": 0.25, "Y": 0.25, "X": 0.25})
+    return {"train": (folder, None), "method": _unet(), "evaluate": (held_in, held_truth)}
 
 
 def labelfree_recipe(work: Path) -> dict[str, Any]:
