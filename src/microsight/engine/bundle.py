@@ -209,24 +209,15 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Model
 def _module_with_weights(module_class: type, config: Configuration, info: dict, state: dict,
                          path: Path):
     """Build the module a bundle describes and load its weights, with a clear error."""
+    module_class.config_for_weights(config, state)
     module = module_class(config, info["in_channels"], info["out_channels"])
     try:
         module.load_state_dict(state)
-        return module
     except RuntimeError as err:
-        first = str(err).splitlines()[0]
-    if getattr(config.method, "upsampling", None) == "auto":
-        # N2V2 bundles written before the up-sampling choice existed used transposed
-        # convolutions; their config says nothing, which now means linear.
-        config.method.upsampling = "transpose"
-        module = module_class(config, info["in_channels"], info["out_channels"])
-        try:
-            module.load_state_dict(state)
-            return module
-        except RuntimeError:
-            pass
-    raise MicrosightError(f"the weights in {path.name} do not fit the network its config.yaml "
-                          f"describes ({first}); was config.yaml edited?")
+        raise MicrosightError(
+            f"the weights in {path.name} do not fit the network its config.yaml describes "
+            f"({str(err).splitlines()[0]}); was config.yaml edited?") from None
+    return module
 
 
 def zip_bundle(folder: str | Path, zip_path: str | Path) -> Path:

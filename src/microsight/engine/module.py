@@ -145,6 +145,15 @@ class MicrosightModule(L.LightningModule):
     predict_uncertainty = False
 
     @classmethod
+    def config_for_weights(cls, config: Configuration, state: dict[str, Any]) -> None:
+        """Settle, in place, config choices that the stored weights decide.
+
+        Called when a bundle is loaded, before the module is built. The default
+        does nothing; a method whose config gained an ``auto`` choice after
+        bundles were written overrides it, so that those bundles still load.
+        """
+
+    @classmethod
     def input_image(cls, model: Any, image: Any) -> Any:
         """The input image as this method reads it, before any prediction or check.
 

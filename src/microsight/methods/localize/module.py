@@ -94,11 +94,10 @@ def refine_isolated(cols: dict[str, np.ndarray], f: np.ndarray, i: np.ndarray, j
             & (np.abs(fit["y"] * px - cols["y"][idx]) < px))
     keep = fit["ok"] & near
     idx = idx[keep]
-    for key, scale in (("x", px), ("y", px), ("photons", 1.0), ("background", 1.0),
-                       ("sd_x", px), ("sd_y", px), ("sd_photons", 1.0)):
-        target = {"sd_x": "sigma_x", "sd_y": "sigma_y", "sd_photons": "sigma_photons"}.get(
-            key, key)
-        cols[target][idx] = fit[key][keep] * scale
+    for column, key, scale in (("x", "x", px), ("y", "y", px), ("photons", "photons", 1.0),
+                               ("background", "background", 1.0), ("sigma_x", "sd_x", px),
+                               ("sigma_y", "sd_y", px), ("sigma_photons", "sd_photons", 1.0)):
+        cols[column][idx] = fit[key][keep] * scale
 
 
 def _n_params(m: LocalizeConfig) -> int:

@@ -66,6 +66,12 @@ class N2VModule(RestorationMixin, MicrosightModule):
                 "linear" if n2v2 else "transpose"),
         )
 
+    @classmethod
+    def config_for_weights(cls, config: Configuration, state: dict[str, Any]) -> None:
+        """Bundles written before ``upsampling`` existed used transposed convolutions."""
+        if config.method.upsampling == "auto" and "network.up.0.weight" in state:
+            config.method.upsampling = "transpose"
+
     def mask(self, x: torch.Tensor, generator: torch.Generator | None
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """The configured blind-spot masking of a batch: ``(network input, loss mask)``."""
