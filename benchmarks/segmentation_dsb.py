@@ -96,6 +96,22 @@ def score(truths: list[np.ndarray], preds: list[np.ndarray]) -> dict[str, float]
     return out
 
 
+def per_image_rows(out: Path, source: str, split_name: str, ids: list[str],
+                   truths: list[np.ndarray], preds: list[np.ndarray]) -> None:
+    """Append each image's size, object count and AP@0.5 / 0.75 to <out>/per_image.csv."""
+    path = out / "per_image.csv"
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.writer(fh)
+        if new:
+            w.writerow(["source", "split", "image_id", "height", "width", "true_objects",
+                        "ap@0.5", "ap@0.75"])
+        for i, t, p in zip(ids, truths, preds, strict=True):
+            r = matching(t, p, (0.5, 0.75))
+            w.writerow([source, split_name, i, *t.shape, r[0.5]["n_true"],
+                        f"{r[0.5]['ap']:.3f}", f"{r[0.75]['ap']:.3f}"])
+
+
 def objective(truths: list[np.ndarray], preds: list[np.ndarray]) -> float:
     pooled = pool_matching(matching(t, p, (0.5, 0.75)) for t, p in zip(truths, preds,
                                                                      strict=True))
@@ -260,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.time()
                 preds = [extract(m, best) for m in maps[s]]
                 post = time.time() - t0
+                per_image_rows(out, label, s, split[s], truths[s], preds)
                 results.append({"source": label, "split": s, **score(truths[s], preds),
                                 "train_s": train_s, "predict_s_per_image":
                                 (seconds[s] + post) / len(preds), "params": best,
