@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--patch", type=int, default=96)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--base-channels", type=int, default=16, help="U-Net features at level 1")
     ap.add_argument("--quick", action="store_true", help="smoke run on a few images")
     ap.add_argument("--skip-train", action="store_true", help="reuse <out>/model")
     ap.add_argument("--resume", action="store_true",
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = build_config("detect", {
         "name": "dsb-detect",
-        "method": {"method": "detect", "depth": args.depth, "base_channels": 16,
+        "method": {"method": "detect", "depth": args.depth, "base_channels": args.base_channels,
                    "sigma": 2.0, "sigma_mode": "object", "object_scale": 0.5},
         "data": {"patch_size": [args.patch] * 2, "batch_size": args.batch,
                  "foreground_fraction": 0.7,

@@ -32,9 +32,10 @@ class LocalizeConfig(SMLMConfig):
         0.6, gt=0, lt=1, description="Detection: a pixel with at least this probability is "
                                      "an emitter even next to a stronger one.")
     refine: bool = Field(
-        True, description="Polish every isolated 2D localization with a Poisson maximum-"
-                          "likelihood fit of the PSF (the classical fitter), which reaches "
-                          "the Cramer-Rao bound at low density; crowded ones keep the "
-                          "network's estimate.")
+        True, description="Polish 2D localizations by Poisson maximum-likelihood fits of "
+                          "the PSF, which reach the Cramer-Rao bound: isolated detections "
+                          "alone (split in two when the spot holds an unresolved pair), "
+                          "two close detections jointly; larger groups keep the network's "
+                          "estimates, duplicates are dropped.")
     table_format: Literal["native", "thunderstorm"] = Field(
         "native", description="Columns of the CSV written at prediction.")

@@ -25,7 +25,6 @@ from torch import nn
 
 from microsight.config import Configuration, register_method
 from microsight.data.pairs import TrainingSet
-from microsight.data.smlm_fit import fit_spots
 from microsight.data.smlm_render import render_gaussian
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation
@@ -50,54 +49,11 @@ from microsight.errors import MicrosightError
 from microsight.io import Image
 from microsight.io.localizations import concat_tables, make_table, write_localizations
 from microsight.methods.localize.config import LocalizeConfig
+from microsight.methods.localize.refine import duplicates, refine
 from microsight.nn import UNet
 
 # Target channels: probability, dx, dy, photons, background, (dz).
 P, DX, DY, N, BG, DZ = range(6)
-#: Half width of the refinement fit window; a detection is isolated when no other
-#: detection of its frame lies within ``ISOLATION`` pixels: a neighbour that far sits
-#: at least 5 pixels (about 4 PSF widths) outside the fit window.
-FIT_HALF = 3
-ISOLATION = 2 * FIT_HALF + 2
-
-
-def isolated(frame: np.ndarray, y: np.ndarray, x: np.ndarray, radius: float) -> np.ndarray:
-    """Mask of the detections with no other detection of the same frame within ``radius``."""
-    from scipy.spatial import cKDTree
-
-    alone = np.ones(len(frame), bool)
-    if len(frame) < 2:
-        return alone
-    # Frames far apart along a third axis never pair up.
-    points = np.stack([frame * (4.0 * radius + 1e3), y, x], 1).astype(np.float64)
-    pairs = cKDTree(points).query_pairs(radius, output_type="ndarray")
-    alone[pairs.ravel()] = False
-    return alone
-
-
-def refine_isolated(cols: dict[str, np.ndarray], f: np.ndarray, i: np.ndarray, j: np.ndarray,
-                    photons: np.ndarray, m: LocalizeConfig) -> None:
-    """Replace isolated detections' estimates by a Poisson MLE fit, in place.
-
-    ``f, i, j`` index the detection pixels in ``photons`` (the chunk's frames in
-    photons). A fit is kept when it converged within one pixel of the network's
-    position; its standard deviations are the fit's Cramer-Rao bounds.
-    """
-    alone = isolated(f, i, j, ISOLATION)
-    if not alone.any():
-        return
-    px = m.simulation.pixel_size
-    idx = np.flatnonzero(alone)
-    fit = fit_spots(photons, np.stack([f[idx], i[idx], j[idx]], 1), m.sigma_px,
-                    half=FIT_HALF)
-    near = ((np.abs(fit["x"] * px - cols["x"][idx]) < px)
-            & (np.abs(fit["y"] * px - cols["y"][idx]) < px))
-    keep = fit["ok"] & near
-    idx = idx[keep]
-    for column, key, scale in (("x", "x", px), ("y", "y", px), ("photons", "photons", 1.0),
-                               ("background", "background", 1.0), ("sigma_x", "sd_x", px),
-                               ("sigma_y", "sd_y", px), ("sigma_photons", "sd_photons", 1.0)):
-        cols[column][idx] = fit[key][keep] * scale
 
 
 def _n_params(m: LocalizeConfig) -> int:
@@ -275,8 +231,9 @@ class LocalizeModule(MicrosightModule):
                 if k == 4:
                     cols.update(z=vals[:, 4] * _z_scale(m), sigma_z=sd[:, 3] * _z_scale(m))
                 elif m.refine and len(f):
-                    refine_isolated(cols, f, i, j, x[lo:lo + n] * np.float32(m.photon_scale),
-                                    m)
+                    keep = ~duplicates(cols, f, px)
+                    cols = refine({c: v[keep] for c, v in cols.items()}, f[keep], i[keep],
+                                  j[keep], x[lo:lo + n] * np.float32(m.photon_scale), m)
                 tables.append(make_table(**cols))
         return concat_tables(tables)
 
