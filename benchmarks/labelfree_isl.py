@@ -26,11 +26,16 @@ Protocol
       Gaussian-smoothed copies (sigma 2 and 6), fitted on the training rows.
     - Scores: pixel-wise Pearson r per target (and SSIM, NRMSE), on validation and test
       separately.
+    - ``--ensemble RUN [RUN ...]``: no training; the U-Nets of earlier runs (``RUN/unet``)
+      scored as one ensemble (the mean of their predictions), e.g. models trained with
+      and without flips, whose errors differ.
 
 Run::
 
     python benchmarks/labelfree_isl.py                 # ~25 min on a shared 2-core CPU
     python benchmarks/labelfree_isl.py --fast          # smoke run (minutes)
+    python benchmarks/labelfree_isl.py --ensemble bench_out/run_a bench_out/run_b \
+        --out bench_out/ensemble_ab                    # score earlier runs' mean
     python benchmarks/labelfree_isl.py --steps 6000 --patch 256 --batch 16 --depth 4 \
         --base 32                                      # the size of a GPU run
 """
@@ -106,6 +111,8 @@ def gan_config(args: argparse.Namespace, unet_path: Path) -> dict:
 
 
 def scores(model, parts: dict, out: Path, tag: str) -> list[dict]:
+    """Pearson r / SSIM / NRMSE per target on validation and test (a list of models:
+    their ensemble)."""
     rows = []
     for split in ("validation", "test"):
         x, y = parts[split]
@@ -137,6 +144,8 @@ def main() -> None:
                    help="train without flips/rotations: the targets sit a few pixels off the "
                         "input (see the registration check), and a flipped patch turns that "
                         "offset around, so the network cannot learn it")
+    p.add_argument("--ensemble", type=Path, nargs="+", default=None, metavar="RUN",
+                   help="no training: score the mean of the U-Nets of these earlier runs")
     p.add_argument("--fast", action="store_true", help="smoke run: a few steps")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted U-Net run in --out up to --steps")
@@ -155,6 +164,10 @@ def main() -> None:
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     parts = prepare(args.data, args.out)
+    if args.ensemble:
+        members = [load_model(run / "unet") for run in args.ensemble]
+        write_results(args, scores(members, parts, args.out, "ensemble"), {}, members[0])
+        return
     t0 = time.perf_counter()
     if args.reuse_unet:
         unet = load_model(args.out / "unet")
@@ -180,6 +193,10 @@ def main() -> None:
                     progress=True)
         timing["gan_train_s"] = round(time.perf_counter() - t0, 1)
         rows += scores(gan, parts, args.out, "gan")
+    write_results(args, rows, timing, unet)
+
+
+def write_results(args: argparse.Namespace, rows: list[dict], timing: dict, unet) -> None:
     keys = list(rows[0])
     with open(args.out / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=keys)

@@ -269,7 +269,7 @@ def predict(
 
 
 def evaluate(
-    model: ModelLike,
+    model: ModelLike | list[ModelLike],
     input: str | Path,
     target: str | Path,
     *,
@@ -281,8 +281,9 @@ def evaluate(
 
     Parameters
     ----------
-    model : Model, str or Path
-        Loaded model or bundle path.
+    model : Model, str or Path, or a list of them
+        Loaded model or bundle path; several models are scored as an ensemble
+        (the mean of their predictions), e.g. to check that it beats its members.
     input, target : str or Path
         Held-out inputs and ground truth (files or folders paired by name).
     report : str or Path, optional
@@ -297,9 +298,13 @@ def evaluate(
     Evaluation
         Per-image rows and the mean of each metric per source.
     """
-    model = _as_model(model)
+    models = [_as_model(m) for m in (model if isinstance(model, (list, tuple)) else [model])]
+    if not models:
+        raise MicrosightError("no model given")
+    # The method's own evaluation (first member's) scores the combined prediction.
+    own = getattr(type(models[0].module), "evaluate_model", None)
+    model = combine(models, None)
     settings = _tile_settings(model, tile, None, None)
-    own = getattr(type(model.module), "evaluate_model", None)
     if own is not None:
         return own(model, input, target, axes=axes, report=report, settings=settings)
     return evaluate_model(model, input, target, axes=axes, report=report, settings=settings)

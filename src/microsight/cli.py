@@ -145,14 +145,17 @@ def predict(
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="Model folder or .zip.")],
+    models: Annotated[list[Path], typer.Argument(
+        help="Model folder(s) or .zip (several: scored as an ensemble, the mean of their "
+             "predictions).", metavar="MODEL...")],
     input: Annotated[Path, typer.Option("--input", "-i", help="Held-out inputs.")],
     target: Annotated[Path, typer.Option("--target", "-t", help="Ground truth.")],
     report: Annotated[Path | None, typer.Option(help="Report: HTML, or PDF (.pdf path).")] = None,
     axes: Axes = None,
 ) -> None:
     """Score a model against ground truth and classical baselines."""
-    result = api.evaluate(model, input, target, report=report, axes=axes)
+    result = api.evaluate(models if len(models) > 1 else models[0], input, target,
+                          report=report, axes=axes)
     table = Table(*result.summary[0].keys(), title="test metrics (mean over images)")
     for row in result.summary:
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()])

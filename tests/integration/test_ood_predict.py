@@ -108,3 +108,20 @@ def test_other_channel_count_is_left_to_prediction(tiny_model):
     rgb = Image(np.zeros((3, 48, 48), np.float32), "CYX", {})
     report = score_image(model, rgb)
     assert report["available"] is False and "3 channel" in report["note"]
+
+
+def test_evaluate_scores_an_ensemble(tiny_model, capsys):
+    from microsight import evaluate
+
+    model, low, high = tiny_model
+    single = evaluate(model, low, high).summary
+    # An ensemble of a model with itself predicts exactly what the model predicts.
+    pair = evaluate([model, model.path], low, high).summary
+    assert [r["source"] for r in pair] == [r["source"] for r in single]
+    for a, b in zip(single, pair, strict=True):
+        for key, value in a.items():
+            if isinstance(value, float):
+                assert b[key] == pytest.approx(value, rel=1e-4, abs=1e-6)
+    assert main(["evaluate", str(model.path), str(model.path), "--input", str(low),
+                 "--target", str(high)]) == 0
+    assert "test metrics" in capsys.readouterr().out
