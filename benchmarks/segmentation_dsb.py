@@ -122,7 +122,8 @@ def train(name: str, loaded: dict, out: Path, args: argparse.Namespace) -> tuple
     (tx, ty, tsum), (vx, vy, _) = loaded["train"], loaded["val"]
     config = build_config(name, {
         "name": f"dsb-{name}",
-        "method": {**METHODS[name], "base_channels": args.base_channels},
+        "method": {**METHODS[name], "base_channels": args.base_channels,
+                   **({"contact_weight": args.contact_weight} if name == "distmap" else {})},
         "data": {"patch_size": [args.patch, args.patch], "batch_size": args.batch_size,
                  "foreground_fraction": 0.7, "normalization": {"mode": "per_image"}},
         "training": {"epochs": args.epochs, "steps_per_epoch": max(args.steps // args.epochs, 1),
@@ -232,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=6)
     ap.add_argument("--base-channels", type=int, default=16)
     ap.add_argument("--methods", default="starconvex,distmap")
+    ap.add_argument("--contact-weight", type=float, default=0.0,
+                    help="distmap: extra loss weight where touching nuclei meet")
     ap.add_argument("--quick", action="store_true", help="smoke run on a few images")
     ap.add_argument("--skip-train", action="store_true", help="reuse <out>/model_<method>")
     ap.add_argument("--no-baseline", action="store_true", help="skip the classical baseline")

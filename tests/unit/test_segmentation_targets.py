@@ -66,9 +66,35 @@ def test_starconvex_targets_follow_flips() -> None:
 def test_distmap_targets() -> None:
     m = module("distmap")
     t = m.make_targets(two_touching())
-    assert t.shape == (2, 2, 16, 16)
+    assert t.shape == (2, 3, 16, 16)
     assert t[0, 0].sum() == 96 and t[0, 1].max() == pytest.approx(1.0)
     assert t[0, 1, 5, 7] < t[0, 1, 5, 5]
+    assert (t[:, 2] == 1).all()  # no contact weighting by default
+    assert float(m.loss(torch.zeros(2, 2, 16, 16), torch.from_numpy(t))) > 0
+
+
+def test_contact_zones_mark_where_touching_objects_meet() -> None:
+    from microsight.data.shapes import contact_zones
+
+    lab = two_touching()[0]
+    zone = contact_zones(lab, radius=2)
+    # Columns 6-9 lie within 2 px of both objects (rows 2-9), up to 2 rows beyond them.
+    assert zone[0:12, 6:10].all() and zone.sum() == 12 * 4
+    alone = np.zeros((16, 16), np.int64)
+    alone[2:10, 2:8] = 3
+    assert not contact_zones(alone).any()
+
+    m = module("distmap", contact_weight=4.0)
+    t = m.make_targets(two_touching())
+    assert t[0, 2, 5, 7] == 5.0 and t[0, 2, 5, 3] == 1.0 and (t[1, 2] == 1).all()
+    # The weighted loss counts a mistake at the contact more than one elsewhere.
+    out = torch.full((1, 2, 16, 16), -8.0)
+    out[:, :, 2:10, 2:14] = 8.0
+    target = torch.from_numpy(t[:1])
+    at_contact, elsewhere = out.clone(), out.clone()
+    at_contact[0, 0, 5, 7] = -8.0
+    elsewhere[0, 0, 5, 3] = -8.0
+    assert float(m.loss(at_contact, target)) > float(m.loss(elsewhere, target))
 
 
 def test_labels_with_intensity_jitter_are_refused(tmp_path) -> None:

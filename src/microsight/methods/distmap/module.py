@@ -21,7 +21,7 @@ from scipy import ndimage
 from torch import nn
 
 from microsight.config import Configuration, register_method
-from microsight.data.shapes import normalized_edt
+from microsight.data.shapes import contact_zones, normalized_edt
 from microsight.engine.segmentation import (
     INSTANCE_METRICS,
     Objects,
@@ -76,15 +76,24 @@ class DistMapModule(SegmentationModule):
                     residual=False)
 
     def make_targets(self, labels: np.ndarray) -> np.ndarray:
+        """Foreground, normalized distance and a per-pixel loss weight."""
         fg = (labels > 0).astype(np.float32)
         dist = np.stack([normalized_edt(lab) for lab in labels])
-        return np.stack([fg, dist], axis=1)
+        weight = np.ones_like(fg)
+        w = self.config.method.contact_weight
+        if w > 0:
+            weight += w * np.stack([contact_zones(lab) for lab in labels]).astype(np.float32)
+        return np.stack([fg, dist, weight], axis=1)
 
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         prediction, target = prediction.float(), target.float()
-        bce = nn.functional.binary_cross_entropy_with_logits(prediction[:, :1], target[:, :1])
-        dist = torch.mean((torch.sigmoid(prediction[:, 1:]) - target[:, 1:]) ** 2)
-        return bce + self.config.method.distance_weight * 4 * dist
+        # Older targets have no weight channel.
+        weight = target[:, 2:3] if target.shape[1] > 2 else torch.ones_like(target[:, :1])
+        norm = weight.mean()
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            prediction[:, :1], target[:, :1], weight=weight, reduction="mean") / norm
+        dist = torch.mean(weight * (torch.sigmoid(prediction[:, 1:2]) - target[:, 1:2]) ** 2)
+        return bce + self.config.method.distance_weight * 4 * dist / norm
 
     def point_estimate(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output.float())
