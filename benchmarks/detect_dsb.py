@@ -23,6 +23,10 @@ Protocol
       minimum distance (grid, best pooled F1).
     - baseline: ``skimage.feature.blob_log`` on percentile-scaled images; threshold and
       sigma range chosen by pooled F1 on the validation split.
+    - ``--seg-model``: the object centroids of an instance-segmentation bundle trained on
+      the same train split (``segmentation_dsb.py`` uses this split file), its
+      post-processing thresholds chosen by pooled F1 on validation: detection through
+      segmentation, for label-image annotations.
     - Scores: one-to-one Hungarian matching within 5 pixels; precision, recall, F1 pooled
       over images (micro) and averaged per image, on validation and test separately.
       Nothing is tuned on test.
@@ -31,12 +35,15 @@ Run (about 10 minutes on 2 free CPU cores; longer when they are shared)::
 
     python benchmarks/detect_dsb.py            # writes bench_out/detect_dsb/
     python benchmarks/detect_dsb.py --quick    # smoke run: few steps, few images
+    python benchmarks/detect_dsb.py --skip-train --seg-model \
+        bench_out/seg_distmap_b32_8k/model_distmap   # + distmap object centroids
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import shutil
 import sys
@@ -47,7 +54,7 @@ import numpy as np
 
 from microsight.api import build_config
 from microsight.data.pairs import TrainingSet
-from microsight.data.points import coords, find_peaks
+from microsight.data.points import coords, find_peaks, label_centroids
 from microsight.engine.bundle import load_model
 from microsight.engine.predict import TileSettings
 from microsight.engine.training import train_model
@@ -115,6 +122,39 @@ def score_set(pred: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, flo
             "tp": pool["tp"], "fp": pool["fp"], "fn": pool["fn"]}
 
 
+def segmentation_rows(model_dir: Path, loaded: dict) -> tuple[list[dict], dict]:
+    """Object centroids of an instance-segmentation bundle as detections.
+
+    The bundle must have been trained on this split's training images (e.g. by
+    ``segmentation_dsb.py``, which uses the same split file). Its post-processing
+    thresholds are chosen here by pooled F1 on validation, as the detector's are.
+    """
+    from segmentation_dsb import GRIDS, dense_maps  # imports this module: import late
+
+    model = load_model(model_dir)
+    cls, name = type(model.module), model.config.method.method
+
+    def points(dense: np.ndarray, params: dict) -> np.ndarray:
+        c = model.config.model_copy(deep=True)
+        for k, v in params.items():
+            setattr(c.method, k, v)
+        return label_centroids(cls.extract(c, dense).labels)
+
+    maps, seconds = {}, {}
+    for part in ("val", "test"):
+        maps[part], seconds[part] = dense_maps(model, loaded[part][0])
+    grid = [dict(zip(GRIDS[name], v, strict=True))
+            for v in itertools.product(*GRIDS[name].values())]
+    val_f1 = [pooled([points(m, g) for m in maps["val"]], loaded["val"][1])["f1"] for g in grid]
+    best = grid[int(np.argmax(val_f1))]
+    print(f"{name} centroids on validation: {best}, F1 {max(val_f1):.4f}", flush=True)
+    rows = [{"split": part, "source": f"microsight {name} (object centroids)",
+             "images": len(maps[part]),
+             **score_set([points(m, best) for m in maps[part]], loaded[part][1]),
+             "predict_s": round(seconds[part], 1)} for part in ("val", "test")]
+    return rows, {"bundle": str(model_dir), "params": best}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -130,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true",
                     help="continue <out>/model up to --epochs (e.g. after an interruption)")
     ap.add_argument("--report", action="store_true", help="also write the test HTML report")
+    ap.add_argument("--seg-model", type=Path, default=None,
+                    help="also score the object centroids of this instance-segmentation "
+                         "bundle (trained on this split's train images, e.g. "
+                         "bench_out/<run>/model_distmap from segmentation_dsb.py)")
     args = ap.parse_args(argv)
     split = make_split(args.data, SPLIT)
     if args.quick:
@@ -219,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
                      **score_set(net, truths), "predict_s": round(net_s, 1)})
         rows.append({"split": part, "source": "LoG blob_log (tuned on val)", "images": len(xs),
                      **score_set(base, truths)})
+    seg = None
+    if args.seg_model is not None:
+        seg_rows, seg = segmentation_rows(args.seg_model, loaded)
+        rows += seg_rows
     if args.report:
         DetectModule.evaluate_model(model, *folders["test"], report=out / "test_report.html",
                                     settings=settings)
@@ -227,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                "images": {k: len(v) for k, v in split.items()},
                "train_seconds": round(train_s, 1), "epochs_run": len(model.history),
                "best_epoch": model.qc.get("best_epoch"), "network_params": best_net,
-               "log_params": best_log, "rows": rows, "network_grid": grid,
+               "log_params": best_log, "segmentation_model": seg, "rows": rows,
+               "network_grid": grid,
                "log_grid": log_grid, "quick": args.quick}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     lines = ["| split | source | images | precision | recall | F1 (pooled) | mean image F1 |",
