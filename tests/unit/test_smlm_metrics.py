@@ -222,3 +222,11 @@ def test_duplicate_detections_are_dropped() -> None:
     cols["score"] = np.array([0.7, 0.9, 0.8])
     assert duplicates(cols, np.zeros(3, int), 100.0).tolist() == [True, False, False]
     assert not duplicates(cols, np.array([0, 1, 0]), 100.0).any()
+
+    from microsight.methods.localize.refine import refine
+
+    m, truth, movie = _pair_movie(1, 6.0, seed=6)
+    x, y = truth["x"][:1] + [0.0, 20.0], truth["y"][:1] + [0.0, 0.0]
+    out = refine(_cols(x, y), np.zeros(2, int), (y // 100).astype(int),
+                 (x // 100).astype(int), movie, m)
+    assert len(out["x"]) == 1 and abs(out["x"][0] - truth["x"][0]) < 40

@@ -49,7 +49,7 @@ from microsight.errors import MicrosightError
 from microsight.io import Image
 from microsight.io.localizations import concat_tables, make_table, write_localizations
 from microsight.methods.localize.config import LocalizeConfig
-from microsight.methods.localize.refine import duplicates, refine
+from microsight.methods.localize.refine import refine
 from microsight.nn import UNet
 
 # Target channels: probability, dx, dy, photons, background, (dz).
@@ -231,9 +231,7 @@ class LocalizeModule(MicrosightModule):
                 if k == 4:
                     cols.update(z=vals[:, 4] * _z_scale(m), sigma_z=sd[:, 3] * _z_scale(m))
                 elif m.refine and len(f):
-                    keep = ~duplicates(cols, f, px)
-                    cols = refine({c: v[keep] for c, v in cols.items()}, f[keep], i[keep],
-                                  j[keep], x[lo:lo + n] * np.float32(m.photon_scale), m)
+                    cols = refine(cols, f, i, j, x[lo:lo + n] * np.float32(m.photon_scale), m)
                 tables.append(make_table(**cols))
         return concat_tables(tables)
 

@@ -75,7 +75,7 @@ def duplicates(cols: dict[str, np.ndarray], frame: np.ndarray, pixel_size: float
     """Mask of detections to drop: the weaker of two closer than ``DUPLICATE`` pixels.
 
     Two neighbouring pixels above the single-emitter threshold can both point at
-    one emitter.
+    one emitter. Without a ``score`` column the first of the two is kept.
     """
     from scipy.spatial import cKDTree
 
@@ -83,9 +83,10 @@ def duplicates(cols: dict[str, np.ndarray], frame: np.ndarray, pixel_size: float
     if len(frame) < 2:
         return drop
     points = np.stack([frame * 1e6, cols["y"] / pixel_size, cols["x"] / pixel_size], 1)
+    score = cols.get("score", np.zeros(len(frame)))
     for a, b in cKDTree(points.astype(np.float64)).query_pairs(DUPLICATE,
                                                                  output_type="ndarray"):
-        drop[b if cols["score"][a] >= cols["score"][b] else a] = True
+        drop[b if score[a] >= score[b] else a] = True
     return drop
 
 
@@ -107,11 +108,15 @@ def refine(cols: dict[str, np.ndarray], f: np.ndarray, i: np.ndarray, j: np.ndar
     Returns
     -------
     dict of numpy.ndarray
-        The columns, with one more row per split spot.
+        The columns, without duplicates and with one more row per split spot.
     """
+    px, sigma = m.simulation.pixel_size, m.sigma_px
+    keep = ~duplicates(cols, f, px)
+    if not keep.all():
+        cols = {c: v[keep] for c, v in cols.items()}
+        f, i, j = f[keep], i[keep], j[keep]
     groups = neighbour_groups(f, i, j, ISOLATION)
     size = np.bincount(groups)[groups] if len(groups) else groups
-    px, sigma = m.simulation.pixel_size, m.sigma_px
     extra = []
     alone = np.flatnonzero(size == 1)
     if len(alone):
