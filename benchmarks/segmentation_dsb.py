@@ -143,13 +143,21 @@ def train(name: str, loaded: dict, out: Path, args: argparse.Namespace) -> tuple
     return load_model(model_dir), time.time() - t0
 
 
-def dense_maps(model, xs: list[np.ndarray], tta: bool = False
+def dense_maps(model, xs: list[np.ndarray], tta: bool = False, scale: float = 1.0
                ) -> tuple[list[np.ndarray], float]:
     """Network outputs (point estimates) of every image, and the seconds they took.
 
     With ``tta`` each tile's outputs are the mean over its 8 flips/rotations (valid
-    for maps that turn with the image, as distmap's; not for star-convex rays).
+    for maps that turn with the image, as distmap's; not for star-convex rays). With
+    ``scale`` != 1 the images are resized by that factor first (linear interpolation)
+    and the maps come back at that size: labels extracted from them must be resized
+    back (:func:`unscale`).
     """
+    if scale != 1:
+        from skimage.transform import rescale
+
+        xs = [rescale(x, (1, scale, scale), order=1, preserve_range=True).astype(np.float32)
+              for x in xs]
     settings = TileSettings.default(2)
     predictor = TiledPredictor(DihedralTTA(model.module) if tta else model.module, settings)
     maps, t0 = [], time.time()
@@ -164,6 +172,16 @@ def dense_maps(model, xs: list[np.ndarray], tta: bool = False
         predictor.run(x.shape[1:], lambda r, xn=xn: xn[(slice(None),) + r], write)
         maps.append(out)
     return maps, time.time() - t0
+
+
+def unscale(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Labels extracted from resized maps, back on the image's pixel grid (nearest)."""
+    if labels.shape == tuple(shape):
+        return labels
+    from skimage.transform import resize
+
+    return resize(labels, shape, order=0, preserve_range=True,
+                  anti_aliasing=False).astype(labels.dtype)
 
 
 def tune(extract, maps: list, truths: list, grid: dict) -> tuple[dict, float]:
@@ -238,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run on a few images")
     ap.add_argument("--skip-train", action="store_true", help="reuse <out>/model_<method>")
     ap.add_argument("--no-baseline", action="store_true", help="skip the classical baseline")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="resize images by this factor before prediction (labels resized "
+                         "back): does a larger apparent nucleus size help?")
     ap.add_argument("--tta", action="store_true",
                     help="also score distmap with 8-view test-time averaging")
     args = ap.parse_args(argv)
@@ -268,16 +289,24 @@ def main(argv: list[str] | None = None) -> int:
                 setattr(c.method, k, v)
             return cls.extract(c, dense).labels
 
+        def extract_back(item, params):
+            """Labels of (maps, image shape): extracted, then back on the image grid."""
+            dense, shape = item
+            return unscale(extract(dense, params), shape)
+
         for tta in (False, True) if args.tta and name in TTA_OK else (False,):
             label = f"{name} + 8-view TTA" if tta else name
+            if args.scale != 1:
+                label += f" (images x{args.scale:g})"
             maps, seconds = {}, {}
             for s in ("val", "test"):
-                maps[s], seconds[s] = dense_maps(model, loaded[s][0], tta)
-            best, _val_obj = tune(extract, maps["val"], truths["val"], GRIDS[name])
+                dense, seconds[s] = dense_maps(model, loaded[s][0], tta, args.scale)
+                maps[s] = [(d, x.shape[1:]) for d, x in zip(dense, loaded[s][0], strict=True)]
+            best, _val_obj = tune(extract_back, maps["val"], truths["val"], GRIDS[name])
             chosen[label] = best
             for s in ("val", "test"):
                 t0 = time.time()
-                preds = [extract(m, best) for m in maps[s]]
+                preds = [extract_back(m, best) for m in maps[s]]
                 post = time.time() - t0
                 per_image_rows(out, label, s, split[s], truths[s], preds)
                 results.append({"source": label, "split": s, **score(truths[s], preds),
