@@ -129,16 +129,14 @@ def segmentation_rows(model_dir: Path, loaded: dict) -> tuple[list[dict], dict]:
     ``segmentation_dsb.py``, which uses the same split file). Its post-processing
     thresholds are chosen here by pooled F1 on validation, as the detector's are.
     """
-    from segmentation_dsb import GRIDS, dense_maps  # imports this module: import late
+    # segmentation_dsb imports this module: import it late.
+    from segmentation_dsb import GRIDS, dense_maps, extract_labels
 
     model = load_model(model_dir)
-    cls, name = type(model.module), model.config.method.method
+    name = model.config.method.method
 
     def points(dense: np.ndarray, params: dict) -> np.ndarray:
-        c = model.config.model_copy(deep=True)
-        for k, v in params.items():
-            setattr(c.method, k, v)
-        return label_centroids(cls.extract(c, dense).labels)
+        return label_centroids(extract_labels(model, dense, params))
 
     maps, seconds = {}, {}
     for part in ("val", "test"):

@@ -174,6 +174,14 @@ def dense_maps(model, xs: list[np.ndarray], tta: bool = False, scale: float = 1.
     return maps, time.time() - t0
 
 
+def extract_labels(model, dense: np.ndarray, params: dict) -> np.ndarray:
+    """Label image from a model's dense maps with post-processing ``params`` overridden."""
+    c = model.config.model_copy(deep=True)
+    for k, v in params.items():
+        setattr(c.method, k, v)
+    return type(model.module).extract(c, dense).labels
+
+
 def unscale(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Labels extracted from resized maps, back on the image's pixel grid (nearest)."""
     if labels.shape == tuple(shape):
@@ -280,19 +288,10 @@ def main(argv: list[str] | None = None) -> int:
             model, train_s = load_model(out / f"model_{name}"), None
         else:
             model, train_s = train(name, loaded, out, args)
-        cls = type(model.module)
-        cfg = model.config
-
-        def extract(dense, params, cls=cls, cfg=cfg):
-            c = cfg.model_copy(deep=True)
-            for k, v in params.items():
-                setattr(c.method, k, v)
-            return cls.extract(c, dense).labels
-
-        def extract_back(item, params):
+        def extract_back(item, params, model=model):
             """Labels of (maps, image shape): extracted, then back on the image grid."""
             dense, shape = item
-            return unscale(extract(dense, params), shape)
+            return unscale(extract_labels(model, dense, params), shape)
 
         for tta in (False, True) if args.tta and name in TTA_OK else (False,):
             label = f"{name} + 8-view TTA" if tta else name

@@ -209,7 +209,8 @@ def fit_spots(frames: np.ndarray, spots: np.ndarray, sigma: float, *, half: int 
     dict
         ``x, y`` (pixel coordinates, corner origin: pixel centres at ``i + 0.5``),
         ``photons``, ``background``, their CRLB standard deviations ``sd_x, sd_y,
-        sd_photons`` and ``ok`` (converged inside the window).
+        sd_photons``, ``ok`` (converged inside the window) and ``loglik`` (Poisson
+        log-likelihood of the fit, up to a term that depends on the data only).
     """
     frames = np.asarray(frames, np.float32)
     spots = np.asarray(spots, np.int64).reshape(-1, 3)
@@ -254,14 +255,15 @@ def fit_pairs(frames: np.ndarray, pairs: np.ndarray, sigma: float, *, half: int 
     dict
         Per pair and emitter (arrays ``(N, 2)``): ``x, y`` (pixel coordinates,
         corner origin), ``photons``, ``sd_x, sd_y, sd_photons``; ``background``
-        ``(N,)`` and ``ok`` ``(N,)`` (both emitters converged inside the window).
+        ``(N,)``, ``ok`` ``(N,)`` (both emitters converged inside the window) and
+        ``loglik`` ``(N,)`` (as in :func:`fit_spots`).
     """
     frames = np.asarray(frames, np.float32)
     pairs = np.asarray(pairs, np.int64).reshape(-1, 2, 3)
     lo = pairs.min(axis=1)
-    size = int((pairs.max(axis=1) - lo)[:, 1:].max(initial=0)) + 2 * half + 1
-    # One window size for all pairs (vectorized), centred on each pair.
     extent = (pairs.max(axis=1) - lo)[:, 1:]
+    # One window size for all pairs (vectorized), centred on each pair.
+    size = int(extent.max(initial=0)) + 2 * half + 1
     corners = np.concatenate([lo[:, :1], lo[:, 1:] - (size - 1 - extent) // 2], 1)
     data, weight, ys, xs = _windows(frames, corners, size)
     bg = np.maximum(np.percentile(data.reshape(len(data), -1), 20, axis=1), 1e-3)
