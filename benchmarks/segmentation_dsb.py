@@ -32,6 +32,8 @@ Run (about 25 minutes on a loaded 2-core CPU)::
     python benchmarks/segmentation_dsb.py               # writes bench_out/segmentation_dsb/
     python benchmarks/segmentation_dsb.py --steps 300   # shorter training
     python benchmarks/segmentation_dsb.py --quick       # smoke run: few steps, few images
+    python benchmarks/segmentation_dsb.py --methods distmap --ensemble RUN1 RUN2 --tta \
+        --no-baseline --out bench_out/seg_ensemble     # mean maps of earlier runs' models
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from microsight.engine.bundle import load_model
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.engine.segmentation import classical_instances, normalize_inputs
 from microsight.engine.training import train_model
-from microsight.engine.uncertainty import DihedralTTA
+from microsight.engine.uncertainty import DihedralTTA, combine
 from microsight.metrics.segmentation import matching, pool_matching
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -123,6 +125,7 @@ def train(name: str, loaded: dict, out: Path, args: argparse.Namespace) -> tuple
     config = build_config(name, {
         "name": f"dsb-{name}",
         "method": {**METHODS[name], "base_channels": args.base_channels,
+                   **({"depth": args.depth} if args.depth else {}),
                    **({"contact_weight": args.contact_weight} if name == "distmap" else {})},
         "data": {"patch_size": [args.patch, args.patch], "batch_size": args.batch_size,
                  "foreground_fraction": 0.7, "normalization": {"mode": "per_image"}},
@@ -258,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--patch", type=int, default=96)
     ap.add_argument("--batch-size", type=int, default=6)
     ap.add_argument("--base-channels", type=int, default=16)
+    ap.add_argument("--depth", type=int, default=None,
+                    help="U-Net down-samplings (default: 3, as in METHODS)")
     ap.add_argument("--methods", default="starconvex,distmap")
     ap.add_argument("--contact-weight", type=float, default=0.0,
                     help="distmap: extra loss weight where touching nuclei meet")
@@ -267,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0,
                     help="resize images by this factor before prediction (labels resized "
                          "back): does a larger apparent nucleus size help?")
+    ap.add_argument("--ensemble", nargs="+", metavar="RUN",
+                    help="score the mean maps of the models <RUN>/model_<method> of earlier "
+                         "runs (no training; thresholds chosen on validation as usual)")
     ap.add_argument("--tta", action="store_true",
                     help="also score distmap with 8-view test-time averaging")
     args = ap.parse_args(argv)
@@ -284,7 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     chosen: dict[str, dict] = {}
     for name in [m for m in args.methods.split(",") if m]:
         print(f"== {name}", flush=True)
-        if args.skip_train:
+        if args.ensemble:
+            model, train_s = combine([load_model(Path(r) / f"model_{name}")
+                                      for r in args.ensemble], None), None
+        elif args.skip_train:
             model, train_s = load_model(out / f"model_{name}"), None
         else:
             model, train_s = train(name, loaded, out, args)
@@ -294,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             return unscale(extract_labels(model, dense, params), shape)
 
         for tta in (False, True) if args.tta and name in TTA_OK else (False,):
-            label = f"{name} + 8-view TTA" if tta else name
+            label = f"{name} ensemble of {len(args.ensemble)}" if args.ensemble else name
+            label += " + 8-view TTA" if tta else ""
             if args.scale != 1:
                 label += f" (images x{args.scale:g})"
             maps, seconds = {}, {}

@@ -118,6 +118,9 @@ def predict(
         help="Also write a per-pixel uncertainty map: 'model' (probabilistic models), "
              "'tta' (8 flips/rotations), 'ensemble' (several models), written next to "
              "--out as NAME.uncertainty.EXT; or a file path for the model's own map.")] = None,
+    tta: Annotated[bool, typer.Option(
+        "--tta", help="Average the prediction over the 8 flips/rotations of the image "
+                      "(8x slower, usually a little better; segmentation too).")] = False,
     check: Annotated[bool, typer.Option(
         help="Check the image against the model's training data (warning line and "
              "OUT.qc.json).")] = True,
@@ -132,7 +135,8 @@ def predict(
         warnings.simplefilter("always", api.OutOfDistributionWarning)
         written = api.predict(models if len(models) > 1 else models[0], image, out=out,
                               axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
-                              progress=progress, uncertainty=uncertainty, check=check)
+                              progress=progress, uncertainty=uncertainty, tta=tta,
+                              check=check)
     for w in caught:
         if issubclass(w.category, api.OutOfDistributionWarning):
             # Plain print: one unwrapped line, whatever the terminal width.
@@ -152,10 +156,12 @@ def evaluate(
     target: Annotated[Path, typer.Option("--target", "-t", help="Ground truth.")],
     report: Annotated[Path | None, typer.Option(help="Report: HTML, or PDF (.pdf path).")] = None,
     axes: Axes = None,
+    tta: Annotated[bool, typer.Option(
+        "--tta", help="Score the mean prediction over the 8 flips/rotations.")] = False,
 ) -> None:
     """Score a model against ground truth and classical baselines."""
     result = api.evaluate(models if len(models) > 1 else models[0], input, target,
-                          report=report, axes=axes)
+                          report=report, axes=axes, tta=tta)
     table = Table(*result.summary[0].keys(), title="test metrics (mean over images)")
     for row in result.summary:
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()])

@@ -145,3 +145,48 @@ def test_command_line_unet_seg(seg_data, tmp_path: Path) -> None:
     assert main(["evaluate", str(model), "--input", str(images), "--target", str(labels),
                  "--report", str(tmp_path / "r.html")]) == 0
     assert (tmp_path / "r.html").is_file()
+
+
+@pytest.fixture(scope="module")
+def distmap_model(seg_data, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    images, labels = seg_data
+    out = tmp_path_factory.mktemp("distmap") / "m"
+    api.train("distmap", images, labels, out=out, config=tiny("distmap"), progress=False)
+    return out
+
+
+def test_ensemble_of_a_model_with_itself_is_the_model(distmap_model, seg_data) -> None:
+    images, labels = seg_data
+    one = api.predict(distmap_model, images / "n0.tif")
+    two = api.predict([distmap_model, distmap_model], images / "n0.tif")
+    np.testing.assert_array_equal(one, two)
+    rows = [api.evaluate(m, images, labels).summary
+            for m in (distmap_model, [distmap_model, distmap_model])]
+    assert rows[0] == rows[1]
+
+
+def test_tta_maps_turn_with_the_image(distmap_model, seg_data, tmp_path: Path) -> None:
+    """Maps averaged over the 8 flips/rotations are exactly equivariant."""
+    from microsight.cli import main
+
+    images, _ = seg_data
+    img = tifffile.imread(images / "n0.tif")
+    tifffile.imwrite(tmp_path / "rot.tif", np.rot90(img).copy())
+    assert main(["predict", str(distmap_model), str(images / "n0.tif"), "--out",
+                 str(tmp_path / "a.tif"), "--tta", "--no-progress"]) == 0
+    api.predict(distmap_model, tmp_path / "rot.tif", out=tmp_path / "b.tif", tta=True)
+    a, b = (tifffile.imread(tmp_path / f"{k}_prob.tif") for k in "ab")
+    np.testing.assert_allclose(np.rot90(a, axes=(-2, -1)), b, atol=1e-5)
+    plain = tifffile.imread(api.predict(distmap_model, images / "n0.tif",
+                                        out=tmp_path / "c.tif").with_name("c_prob.tif"))
+    assert not np.allclose(plain, a)
+
+
+def test_tta_is_refused_for_direction_maps(seg_data, tmp_path: Path) -> None:
+    from microsight.errors import MicrosightError
+
+    images, labels = seg_data
+    model = api.train("starconvex", images, labels, out=tmp_path / "m",
+                      config=tiny("starconvex", n_rays=8), progress=False)
+    with pytest.raises(MicrosightError, match="directions"):
+        api.predict(model, images / "n0.tif", tta=True)

@@ -33,6 +33,10 @@ class MicrosightModule(L.LightningModule):
     """
 
     method_name = "base"
+    #: Whether every output channel turns with the image, so that predictions may be
+    #: averaged over flips and rotations (test-time augmentation). Not so for outputs
+    #: tied to directions, such as star-convex rays or sub-pixel offsets.
+    dihedral_maps = True
 
     def __init__(self, config: Configuration, in_channels: int = 1, out_channels: int = 1):
         super().__init__()

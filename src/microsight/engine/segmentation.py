@@ -329,6 +329,9 @@ class SegmentationModule(MicrosightModule):
     """
 
     report_family = "segmentation"
+    #: Several bundles of one method may predict together: their dense maps are
+    #: averaged before objects are extracted.
+    averages_members = True
     #: Name ending of the object table written next to a label image.
     table_suffix = "_objects.csv"
 

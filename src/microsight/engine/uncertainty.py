@@ -142,7 +142,7 @@ class Ensemble(_Combined):
         return out
 
 
-def combine(models: list[Model], mode: str | None) -> Model:
+def combine(models: list[Model], mode: str | None, tta: bool = False) -> Model:
     """The model to predict with: one model, its TTA, or an ensemble of several.
 
     Parameters
@@ -152,6 +152,9 @@ def combine(models: list[Model], mode: str | None) -> Model:
     mode : {"model", "tta", "ensemble"} or None
         Uncertainty mode; several models always predict as an ensemble (their
         mean), with or without its spread.
+    tta : bool
+        Predict the mean over the 8 flips/rotations of each tile (of the ensemble
+        mean, with several models), without an uncertainty map.
 
     Returns
     -------
@@ -166,16 +169,25 @@ def combine(models: list[Model], mode: str | None) -> Model:
             "--uncertainty ensemble (or give one model)")
     if mode == "ensemble" and len(models) < 2:
         raise MicrosightError("an ensemble needs at least two models; give several bundles")
+    if tta and mode in ("model", "ensemble"):
+        raise MicrosightError(f"--tta averages over flips/rotations; it cannot be combined "
+                              f"with uncertainty {mode!r}")
+    averaged = tta or mode == "tta"
     for m in models:
-        if hasattr(type(m.module), "predict_item") and (mode in ("tta", "ensemble")
+        if hasattr(type(m.module), "predict_item") and (averaged or mode == "ensemble"
                                                         or len(models) > 1):
             raise MicrosightError(
                 f"method {m.method} predicts whole items its own way: no tta or ensemble")
-    if len(models) > 1:
-        return dataclasses.replace(models[0], module=Ensemble(models))
-    if mode == "tta":
-        return dataclasses.replace(models[0], module=DihedralTTA(models[0].module))
-    return models[0]
+        if averaged and not type(m.module).dihedral_maps:
+            raise MicrosightError(
+                f"method {m.method} predicts maps tied to directions, which flips and "
+                "rotations would mix up: no tta")
+    module = Ensemble(models) if len(models) > 1 else models[0].module
+    if averaged:
+        module = DihedralTTA(module)
+    if module is models[0].module:
+        return models[0]
+    return dataclasses.replace(models[0], module=module)
 
 
 def uncertainty_path(out: str | Path) -> Path:

@@ -131,6 +131,8 @@ def detect(output: torch.Tensor, m: LocalizeConfig) -> torch.Tensor:
 class LocalizeModule(MicrosightModule):
     """Compact U-Net from frames (with context) to per-pixel emitter parameters."""
 
+    dihedral_maps = False  # sub-pixel offsets are signed along Y and X
+
     def build_network(self, config: Configuration, in_channels: int, out_channels: int
                       ) -> nn.Module:
         m: LocalizeConfig = config.method

@@ -59,6 +59,8 @@ def polygons_from_maps(prob: np.ndarray, dist: np.ndarray, *, prob_threshold: fl
 class StarConvexModule(SegmentationModule):
     """U-Net from an image to 1 + n_rays maps: centre probability (logit), distances."""
 
+    dihedral_maps = False  # ray k points in a fixed direction
+
     @classmethod
     def network_channels(cls, config: Configuration) -> int:
         return 1 + config.method.n_rays
