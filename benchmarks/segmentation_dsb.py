@@ -122,6 +122,10 @@ def objective(truths: list[np.ndarray], preds: list[np.ndarray]) -> float:
 
 def train(name: str, loaded: dict, out: Path, args: argparse.Namespace) -> tuple:
     (tx, ty, tsum), (vx, vy, _) = loaded["train"], loaded["val"]
+    vx, vy = vx[::2], vy[::2]
+    if args.diameter:
+        tx, ty = resize_split(tx, ty, args.diameter, args.patch)
+        vx, vy = resize_split(vx, vy, args.diameter, args.patch)
     config = build_config(name, {
         "name": f"dsb-{name}",
         "method": {**METHODS[name], "base_channels": args.base_channels,
@@ -134,8 +138,8 @@ def train(name: str, loaded: dict, out: Path, args: argparse.Namespace) -> tuple
     })
     rng = np.random.default_rng(config.training.seed)
     data = TrainingSet([x.copy() for x in tx], [relabel_random(t[0], rng)[None].astype(
-        np.float32) for t in ty], [x.copy() for x in vx[::2]],
-        [relabel_random(t[0], rng)[None].astype(np.float32) for t in vy[::2]],
+        np.float32) for t in ty], [x.copy() for x in vx],
+        [relabel_random(t[0], rng)[None].astype(np.float32) for t in vy],
         {"files": tsum["files"], "split": "benchmark split"})
     norm = normalize_inputs(data, config, 1)
     model_dir = out / f"model_{name}"
@@ -146,21 +150,18 @@ def train(name: str, loaded: dict, out: Path, args: argparse.Namespace) -> tuple
     return load_model(model_dir), time.time() - t0
 
 
-def dense_maps(model, xs: list[np.ndarray], tta: bool = False, scale: float = 1.0
-               ) -> tuple[list[np.ndarray], float]:
+def dense_maps(model, xs: list[np.ndarray], tta: bool = False,
+               scale: float | list[float] = 1.0) -> tuple[list[np.ndarray], float]:
     """Network outputs (point estimates) of every image, and the seconds they took.
 
     With ``tta`` each tile's outputs are the mean over its 8 flips/rotations (valid
     for maps that turn with the image, as distmap's; not for star-convex rays). With
-    ``scale`` != 1 the images are resized by that factor first (linear interpolation)
-    and the maps come back at that size: labels extracted from them must be resized
-    back (:func:`unscale`).
+    ``scale`` != 1 (one factor, or one per image) the images are resized by that
+    factor first (linear interpolation) and the maps come back at that size: labels
+    extracted from them must be resized back (:func:`unscale`).
     """
-    if scale != 1:
-        from skimage.transform import rescale
-
-        xs = [rescale(x, (1, scale, scale), order=1, preserve_range=True).astype(np.float32)
-              for x in xs]
+    scales = scale if isinstance(scale, list) else [scale] * len(xs)
+    xs = [resize_image(x, f) for x, f in zip(xs, scales, strict=True)]
     settings = TileSettings.default(2)
     predictor = TiledPredictor(DihedralTTA(model.module) if tta else model.module, settings)
     maps, t0 = [], time.time()
@@ -175,6 +176,68 @@ def dense_maps(model, xs: list[np.ndarray], tta: bool = False, scale: float = 1.
         predictor.run(x.shape[1:], lambda r, xn=xn: xn[(slice(None),) + r], write)
         maps.append(out)
     return maps, time.time() - t0
+
+
+def resize_image(x: np.ndarray, factor: float) -> np.ndarray:
+    """A ``(C, Y, X)`` image resized by ``factor`` (linear; smoothed when shrinking)."""
+    if factor == 1:
+        return x
+    from skimage.transform import rescale
+
+    return rescale(x, (1, factor, factor), order=1, preserve_range=True,
+                   anti_aliasing=factor < 1).astype(np.float32)
+
+
+def median_diameter(labels: np.ndarray) -> float:
+    """Diameter (px) of a disk with the median object area; NaN without objects."""
+    areas = np.bincount(labels.ravel().astype(np.int64))[1:]
+    areas = areas[areas > 0]
+    return float(2 * np.sqrt(np.median(areas) / np.pi)) if len(areas) else float("nan")
+
+
+def size_factor(diameter: float, target: float, shape: tuple[int, ...], least: int) -> float:
+    """Factor that gives objects ``target`` px, within [1/4, 4] and >= ``least`` px sides."""
+    if not np.isfinite(diameter) or diameter <= 0:
+        return 1.0
+    return float(max(np.clip(target / diameter, 0.25, 4.0), least / min(shape)))
+
+
+def resize_split(xs: list, ys: list, target: float, least: int) -> tuple[list, list]:
+    """Training items with their objects resized to ``target`` px (known labels)."""
+    from skimage.transform import rescale
+
+    out_x, out_y = [], []
+    for x, y in zip(xs, ys, strict=True):
+        f = size_factor(median_diameter(np.round(y[0]).astype(np.int64)), target,
+                        x.shape[1:], least)
+        out_x.append(resize_image(x, f))
+        out_y.append(y if f == 1 else rescale(y, (1, f, f), order=0, preserve_range=True,
+                                              anti_aliasing=False).astype(np.float32))
+    return out_x, out_y
+
+
+def factor_error(factors: list[float], truths: list, target: float, xs: list) -> float:
+    """Median |log2(estimated / true factor)|: how well object sizes were estimated."""
+    true = [size_factor(median_diameter(t), target, x.shape[1:], 1)
+            for t, x in zip(truths, xs, strict=True)]
+    return float(np.median(np.abs(np.log2(np.asarray(factors) / np.asarray(true)))))
+
+
+def estimate_factors(model, xs: list, target: float, params: dict, passes: int = 2
+                     ) -> list[float]:
+    """Per-image resize factors from the model's own objects (no ground truth).
+
+    Each pass segments the images at the current factors, measures the median
+    object diameter on the original grid and sets the factor that brings it to
+    ``target`` px.
+    """
+    factors = [1.0] * len(xs)
+    for _ in range(passes):
+        maps, _ = dense_maps(model, xs, scale=factors)
+        factors = [size_factor(median_diameter(extract_labels(model, d, params)) / f,
+                               target, x.shape[1:], 1)
+                   for d, f, x in zip(maps, factors, xs, strict=True)]
+    return factors
 
 
 def extract_labels(model, dense: np.ndarray, params: dict) -> np.ndarray:
@@ -272,6 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0,
                     help="resize images by this factor before prediction (labels resized "
                          "back): does a larger apparent nucleus size help?")
+    ap.add_argument("--diameter", type=float, default=None,
+                    help="train and predict with every image resized so that its median "
+                         "object diameter is this many px (Cellpose's recipe); at "
+                         "prediction the size comes from the model's own objects")
+    ap.add_argument("--size-model", type=Path, default=None,
+                    help="with --diameter: measure object sizes with this bundle (one pass "
+                         "at the images' own scale) instead of two passes of the model")
     ap.add_argument("--ensemble", nargs="+", metavar="RUN",
                     help="score the mean maps of the models <RUN>/model_<method> of earlier "
                          "runs (no training; thresholds chosen on validation as usual)")
@@ -290,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     truths = {k: labels_of(loaded[k][1]) for k in ("val", "test")}
     results: list[dict] = []
     chosen: dict[str, dict] = {}
+    sizing: dict[str, tuple] = {}
     for name in [m for m in args.methods.split(",") if m]:
         print(f"== {name}", flush=True)
         if args.ensemble:
@@ -309,9 +380,24 @@ def main(argv: list[str] | None = None) -> int:
             label += " + 8-view TTA" if tta else ""
             if args.scale != 1:
                 label += f" (images x{args.scale:g})"
+            if args.diameter:
+                label += f" (objects resized to {args.diameter:g} px)"
             maps, seconds = {}, {}
             for s in ("val", "test"):
-                dense, seconds[s] = dense_maps(model, loaded[s][0], tta, args.scale)
+                factors = args.scale
+                if args.diameter:
+                    t0 = time.time()
+                    sizer = load_model(args.size_model) if args.size_model else model
+                    factors = estimate_factors(sizer, loaded[s][0], args.diameter,
+                                               {"mask_threshold": 0.5, "marker_threshold": 0.5},
+                                               passes=1 if args.size_model else 2)
+                    sizing[s] = (time.time() - t0, factor_error(factors, truths[s],
+                                                                args.diameter, loaded[s][0]))
+                    print(f"  {s}: size factors {np.percentile(factors, [0, 50, 100])}, "
+                          f"median |log2 error| {sizing[s][1]:.3f}", flush=True)
+                dense, seconds[s] = dense_maps(model, loaded[s][0], tta, factors)
+                if args.diameter:
+                    seconds[s] += sizing[s][0]
                 maps[s] = [(d, x.shape[1:]) for d, x in zip(dense, loaded[s][0], strict=True)]
             best, _val_obj = tune(extract_back, maps["val"], truths["val"], GRIDS[name])
             chosen[label] = best
@@ -324,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "train_s": train_s, "predict_s_per_image":
                                 (seconds[s] + post) / len(preds), "params": best,
                                 "epochs": model.qc.get("epochs_run"),
+                                "size_factor_log2_error": sizing.get(s, (0, None))[1],
                                 "best_epoch": model.qc.get("best_epoch")})
         print(f"  {name}: {[r for r in results if r['source'].startswith(name)]}", flush=True)
         save(out, results, chosen, args)
