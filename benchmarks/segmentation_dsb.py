@@ -245,7 +245,9 @@ def extract_labels(model, dense: np.ndarray, params: dict) -> np.ndarray:
     c = model.config.model_copy(deep=True)
     for k, v in params.items():
         setattr(c.method, k, v)
-    return type(model.module).extract(c, dense).labels
+    # An ensemble's or TTA's module stands in for the method's module ("base").
+    method = type(getattr(model.module, "base", model.module))
+    return method.extract(c, dense).labels
 
 
 def unscale(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
