@@ -257,10 +257,13 @@ def predict(
     warn_if_outside(report, name)
     own = getattr(type(model.module), "predict_image", None)
     if own is not None:
-        averages = getattr(type(model.module), "averages_members", False)
-        if mode is not None or ((len(models) > 1 or tta) and not averages):
-            raise MicrosightError(f"method {model.method} has no uncertainty, ensemble or tta "
-                                  "prediction; give one model without --uncertainty or --tta")
+        if mode is not None:
+            raise MicrosightError(f"method {model.method} writes no uncertainty map; leave "
+                                  "out --uncertainty")
+        if (len(models) > 1 or tta) and not getattr(type(model.module), "averages_members",
+                                                    False):
+            raise MicrosightError(f"method {model.method} has no ensemble or tta prediction; "
+                                  "give one model without --tta")
         # Methods whose output is not an image (points, classes, tables) predict their way;
         # segmentation averages its members' (or views') dense maps, then extracts objects.
         result = own(combine(models, None, tta), image, out, settings=settings,
