@@ -240,6 +240,19 @@ def estimate_factors(model, xs: list, target: float, params: dict, passes: int =
     return factors
 
 
+def sized(model, xs: list, truths: list, target: float) -> tuple[list[float], float, float]:
+    """Resize factors of ``xs`` from the model's objects, the seconds that took, and
+    their median |log2| error against the ground truth's sizes (reported only)."""
+    t0 = time.time()
+    factors = estimate_factors(model, xs, target,
+                               {"mask_threshold": 0.5, "marker_threshold": 0.5})
+    seconds = time.time() - t0
+    error = factor_error(factors, truths, target, xs)
+    print(f"  size factors {np.percentile(factors, [0, 50, 100])}, median |log2 error| "
+          f"{error:.3f}", flush=True)
+    return factors, seconds, error
+
+
 def extract_labels(model, dense: np.ndarray, params: dict) -> np.ndarray:
     """Label image from a model's dense maps with post-processing ``params`` overridden."""
     c = model.config.model_copy(deep=True)
@@ -341,9 +354,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="train and predict with every image resized so that its median "
                          "object diameter is this many px (Cellpose's recipe); at "
                          "prediction the size comes from the model's own objects")
-    ap.add_argument("--size-model", type=Path, default=None,
-                    help="with --diameter: measure object sizes with this bundle (one pass "
-                         "at the images' own scale) instead of two passes of the model")
     ap.add_argument("--ensemble", nargs="+", metavar="RUN",
                     help="score the mean maps of the models <RUN>/model_<method> of earlier "
                          "runs (no training; thresholds chosen on validation as usual)")
@@ -362,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     truths = {k: labels_of(loaded[k][1]) for k in ("val", "test")}
     results: list[dict] = []
     chosen: dict[str, dict] = {}
-    sizing: dict[str, tuple] = {}
+    sizing: dict[str, float] = {}
     for name in [m for m in args.methods.split(",") if m]:
         print(f"== {name}", flush=True)
         if args.ensemble:
@@ -386,20 +396,12 @@ def main(argv: list[str] | None = None) -> int:
                 label += f" (objects resized to {args.diameter:g} px)"
             maps, seconds = {}, {}
             for s in ("val", "test"):
-                factors = args.scale
+                factors, sizing_s = args.scale, 0.0
                 if args.diameter:
-                    t0 = time.time()
-                    sizer = load_model(args.size_model) if args.size_model else model
-                    factors = estimate_factors(sizer, loaded[s][0], args.diameter,
-                                               {"mask_threshold": 0.5, "marker_threshold": 0.5},
-                                               passes=1 if args.size_model else 2)
-                    sizing[s] = (time.time() - t0, factor_error(factors, truths[s],
-                                                                args.diameter, loaded[s][0]))
-                    print(f"  {s}: size factors {np.percentile(factors, [0, 50, 100])}, "
-                          f"median |log2 error| {sizing[s][1]:.3f}", flush=True)
+                    factors, sizing_s, sizing[s] = sized(model, loaded[s][0], truths[s],
+                                                         args.diameter)
                 dense, seconds[s] = dense_maps(model, loaded[s][0], tta, factors)
-                if args.diameter:
-                    seconds[s] += sizing[s][0]
+                seconds[s] += sizing_s
                 maps[s] = [(d, x.shape[1:]) for d, x in zip(dense, loaded[s][0], strict=True)]
             best, _val_obj = tune(extract_back, maps["val"], truths["val"], GRIDS[name])
             chosen[label] = best
@@ -412,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "train_s": train_s, "predict_s_per_image":
                                 (seconds[s] + post) / len(preds), "params": best,
                                 "epochs": model.qc.get("epochs_run"),
-                                "size_factor_log2_error": sizing.get(s, (0, None))[1],
+                                "size_factor_log2_error": sizing.get(s),
                                 "best_epoch": model.qc.get("best_epoch")})
         print(f"  {name}: {[r for r in results if r['source'].startswith(name)]}", flush=True)
         save(out, results, chosen, args)
