@@ -17,9 +17,9 @@ Protocol
       per-image percentile normalization; every other validation image scores the
       epochs (the best validation loss is kept).
     - Post-processing thresholds (starconvex: probability and NMS IoU; distmap: mask and
-      marker thresholds) and the classical baseline's parameters (Otsu + distance
-      watershed: smoothing and seed distance) are chosen on the validation split by
-      the pooled mean of AP@0.5 and AP@0.75. Nothing is tuned on test.
+      marker thresholds, marker peak height) and the classical baseline's parameters
+      (Otsu + distance watershed: smoothing and seed distance) are chosen on the
+      validation split by the pooled mean of AP@0.5 and AP@0.75. Nothing is tuned on test.
     - Peers: label images written by ``benchmarks/peers/`` (StarDist, Cellpose) under
       ``bench_out/seg_peers/<tool>/<split>/<image_id>.tif`` are scored with the same
       metrics when present (skipped with a note otherwise).
@@ -77,7 +77,8 @@ GRIDS = {
     "starconvex": {"prob_threshold": [0.3, 0.4, 0.5, 0.6, 0.7],
                    "nms_threshold": [0.3, 0.4, 0.5]},
     "distmap": {"mask_threshold": [0.4, 0.5, 0.6],
-                "marker_threshold": [0.3, 0.4, 0.5, 0.6, 0.7]},
+                "marker_threshold": [0.3, 0.4, 0.5, 0.6, 0.7],
+                "marker_h": [0.0, 0.2, 0.3]},
     "baseline": {"sigma": [1.0, 2.0], "min_distance": [3, 5, 8]},
 }
 
@@ -356,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
                          "prediction the size comes from the model's own objects")
     ap.add_argument("--ensemble", nargs="+", metavar="RUN",
                     help="score the mean maps of the models <RUN>/model_<method> of earlier "
-                         "runs (no training; thresholds chosen on validation as usual)")
+                         "runs (no training; thresholds chosen on validation as usual); "
+                         "one RUN re-scores that run's model")
     ap.add_argument("--tta", action="store_true",
                     help="also score distmap with 8-view test-time averaging")
     args = ap.parse_args(argv)
@@ -388,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             return unscale(extract_labels(model, dense, params), shape)
 
         for tta in (False, True) if args.tta and name in TTA_OK else (False,):
-            label = f"{name} ensemble of {len(args.ensemble)}" if args.ensemble else name
+            several = args.ensemble and len(args.ensemble) > 1
+            label = f"{name} ensemble of {len(args.ensemble)}" if several else name
             label += " + 8-view TTA" if tta else ""
             if args.scale != 1:
                 label += f" (images x{args.scale:g})"

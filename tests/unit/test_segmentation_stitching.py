@@ -75,6 +75,23 @@ def test_distmap_postprocessing_recovers_touching_objects_from_ideal_maps() -> N
     assert matching(truth, obj.labels, 0.7)[0.7]["ap"] > 0.85
 
 
+def test_distmap_marker_h_splits_touching_objects_whose_cores_meet() -> None:
+    """Two cones 8 px apart: their saddle (0.6) is above the marker threshold."""
+    yy, xx = np.mgrid[:40, :60]
+    cones = [np.clip(1 - np.hypot(yy - 20, xx - c) / 10, 0, None) for c in (26, 34)]
+    distance = np.maximum(*cones).astype(np.float32)
+    foreground = (distance > 0).astype(np.float32)
+    kwargs = {"mask_threshold": 0.5, "marker_threshold": 0.5}
+    assert watershed_from_maps(foreground, distance, **kwargs).labels.max() == 1
+    split = watershed_from_maps(foreground, distance, marker_h=0.2, **kwargs).labels
+    assert split.max() == 2
+    # The cut runs along the saddle, between the two centres.
+    assert split[20, 26] != split[20, 34] and split[20, 26] > 0 and split[20, 34] > 0
+    # A single cone keeps a single seed (no spurious maxima from the smoothing).
+    single = (cones[0] > 0).astype(np.float32), cones[0].astype(np.float32)
+    assert watershed_from_maps(*single, marker_h=0.2, **kwargs).labels.max() == 1
+
+
 class _Identity(torch.nn.Module):
     """Stands in for a network: returns its (already ideal) input maps."""
 

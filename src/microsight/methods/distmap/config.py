@@ -34,6 +34,12 @@ class DistMapConfig(InstanceFields):
     marker_threshold: float = Field(
         0.5, gt=0, lt=1, description="Normalized distance above which pixels form an object's "
                                      "core (watershed marker).")
+    marker_h: float = Field(
+        0.0, ge=0, lt=1, description="0: every core above marker_threshold is one object. "
+                                     "> 0 (e.g. 0.2): only peaks of the smoothed distance "
+                                     "map this much higher than their surroundings seed "
+                                     "objects, which splits touching nuclei whose cores "
+                                     "meet.")
 
     @property
     def divisor(self) -> int:

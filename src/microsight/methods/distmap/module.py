@@ -34,12 +34,23 @@ from microsight.nn import UNet
 
 
 def watershed_from_maps(foreground: np.ndarray, distance: np.ndarray, *,
-                        mask_threshold: float, marker_threshold: float) -> Objects:
-    """Objects of one block from foreground probability and normalized distance maps."""
+                        mask_threshold: float, marker_threshold: float,
+                        marker_h: float = 0.0) -> Objects:
+    """Objects of one block from foreground probability and normalized distance maps.
+
+    With ``marker_h`` > 0 the distance map is smoothed (Gaussian, 1 px) and only its
+    maxima at least ``marker_h`` above their surroundings seed objects, so that two
+    touching nuclei whose cores merge above ``marker_threshold`` still get a seed each.
+    """
+    from skimage.morphology import h_maxima
     from skimage.segmentation import watershed
 
     mask = foreground > mask_threshold
-    markers, n = ndimage.label(mask & (distance > marker_threshold))
+    cores = mask & (distance > marker_threshold)
+    if marker_h > 0:
+        distance = ndimage.gaussian_filter(distance.astype(np.float32), 1.0)
+        cores = mask & (distance > marker_threshold) & h_maxima(distance, marker_h).astype(bool)
+    markers, n = ndimage.label(cores)
     if n == 0:
         return empty_objects(foreground.shape, foreground.ndim)
     index = np.arange(1, n + 1)
@@ -102,5 +113,6 @@ class DistMapModule(SegmentationModule):
     def extract(cls, config: Configuration, dense: np.ndarray) -> Objects:
         m: DistMapConfig = config.method
         objects = watershed_from_maps(dense[0], dense[1], mask_threshold=m.mask_threshold,
-                                      marker_threshold=m.marker_threshold)
+                                      marker_threshold=m.marker_threshold,
+                                      marker_h=m.marker_h)
         return drop_small(objects, m.min_size)
