@@ -50,12 +50,14 @@ from pathlib import Path
 import numpy as np
 
 from microsight.api import build_config
+from microsight.config import get_method
 from microsight.data.pairs import TrainingSet, load_items
 from microsight.data.shapes import relabel_random
 from microsight.engine.bundle import load_model
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.engine.segmentation import classical_instances, normalize_inputs
 from microsight.engine.training import train_model
+from microsight.engine.tuning import objective
 from microsight.engine.uncertainty import DihedralTTA, combine
 from microsight.metrics.segmentation import matching, pool_matching
 
@@ -73,14 +75,10 @@ METHODS = {
     "starconvex": {"method": "starconvex", "n_rays": 32, "depth": 3},
     "distmap": {"method": "distmap", "depth": 3},
 }
+# Post-processing candidates: the methods' own grids (those training chooses from).
 GRIDS = {
-    "starconvex": {"prob_threshold": [0.3, 0.4, 0.5, 0.6, 0.7],
-                   "nms_threshold": [0.3, 0.4, 0.5]},
-    "distmap": {"mask_threshold": [0.4, 0.5, 0.6],
-                "marker_threshold": [0.3, 0.4, 0.5, 0.6, 0.7],
-                "marker_h": [0.0, 0.2, 0.3]},
-    "baseline": {"sigma": [1.0, 2.0], "min_distance": [3, 5, 8]},
-}
+    name: get_method(name).module_class.threshold_grid(None) for name in METHODS
+} | {"baseline": {"sigma": [1.0, 2.0], "min_distance": [3, 5, 8]}}
 
 
 def labels_of(targets: list[np.ndarray]) -> list[np.ndarray]:
@@ -113,12 +111,6 @@ def per_image_rows(out: Path, source: str, split_name: str, ids: list[str],
             r = matching(t, p, (0.5, 0.75))
             w.writerow([source, split_name, i, *t.shape, r[0.5]["n_true"],
                         f"{r[0.5]['ap']:.3f}", f"{r[0.75]['ap']:.3f}"])
-
-
-def objective(truths: list[np.ndarray], preds: list[np.ndarray]) -> float:
-    pooled = pool_matching(matching(t, p, (0.5, 0.75)) for t, p in zip(truths, preds,
-                                                                     strict=True))
-    return (pooled[0.5]["ap"] + pooled[0.75]["ap"]) / 2
 
 
 def train(name: str, loaded: dict, out: Path, args: argparse.Namespace) -> tuple:

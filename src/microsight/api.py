@@ -326,6 +326,51 @@ def evaluate(
     return evaluate_model(model, input, target, axes=axes, report=report, settings=settings)
 
 
+def tune(model: str | Path, input: str | Path, target: str | Path, *,
+         axes: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Choose a segmentation model's post-processing thresholds on annotated images.
+
+    Training already chooses them on its validation images; tune again when your
+    images differ from those (another microscope, stain or magnification). Use
+    annotated images apart from the ones you will report test scores on.
+
+    Parameters
+    ----------
+    model : str or Path
+        Bundle folder (its ``config.yaml`` and ``qc.json`` are updated).
+    input, target : str or Path
+        Images and their instance label images (files or folders paired by name).
+    axes : str, optional
+        Axes override.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        The chosen ``params`` and their ``score``, the previous values and theirs,
+        and the number of images and objects.
+    """
+    from microsight.data.pairs import load_items
+    from microsight.engine.tuning import apply_tuning, tune_postprocessing
+
+    folder = Path(model)
+    if not folder.is_dir():
+        raise MicrosightError(f"{folder} is not a model folder; tuning rewrites the bundle, "
+                              "so give the folder (unpack a .zip first)")
+    loaded = load_model(folder)
+    items, targets, _ = load_items(input, target, ndim=len(loaded.config.data.patch_size),
+                                   axes=axes or loaded.config.data.axes)
+    labels = [np.round(t[0]).astype(np.int32) for t in targets]
+    result = tune_postprocessing(loaded, items, labels, progress=progress)
+    if result is None:
+        raise MicrosightError(
+            f"nothing to tune: method {loaded.config.method.method} has no post-processing "
+            "thresholds, or the label images hold no objects")
+    apply_tuning(folder, loaded, result)
+    return result.to_dict()
+
+
 def info(model: ModelLike) -> dict[str, Any]:
     """Describe a model: config, training data, history and QC summary.
 

@@ -171,6 +171,21 @@ def evaluate(
 
 
 @app.command()
+def tune(
+    model: Annotated[Path, typer.Argument(help="Segmentation model folder (updated).")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="Annotated images.")],
+    target: Annotated[Path, typer.Option("--target", "-t", help="Their label images.")],
+    axes: Axes = None,
+) -> None:
+    """Choose a segmentation model's thresholds on your annotated images."""
+    result = api.tune(model, input, target, axes=axes)
+    console.print(f"{result['n_images']} image(s), {result['n_objects']} objects, "
+                  f"score = {result['objective']}")
+    console.print(f"before: {result['params_before']} -> {result['score_before']:.4f}")
+    console.print(f"chosen: {result['params']} -> {result['score']:.4f} (saved in {model})")
+
+
+@app.command()
 def info(
     model: Annotated[Path, typer.Argument(help="Model folder or .zip.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,

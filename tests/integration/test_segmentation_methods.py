@@ -9,6 +9,8 @@ import pytest
 import tifffile
 
 from microsight import api
+from microsight.engine.bundle import load_model
+from microsight.errors import MicrosightError
 from microsight.io.labels import read_labels
 from microsight.io.shapes import read_geojson, read_table
 
@@ -60,6 +62,11 @@ def test_train_predict_evaluate(method: str, seg_data, tmp_path: Path) -> None:
     if method == "unet-seg":
         weights = model.config.method.class_weights
         assert len(weights) == 3 and weights[2] > weights[0]
+    else:  # thresholds chosen on the validation labels, kept in the bundle
+        tuned = model.qc["postprocessing"]
+        assert tuned["score"] >= tuned["score_before"] and tuned["n_objects"] > 0
+        stored = load_model(tmp_path / "m").config.method
+        assert {k: getattr(stored, k) for k in tuned["params"]} == tuned["params"]
     out = api.predict(tmp_path / "m", images / "n0.tif", out=tmp_path / "pred.tif")
     pred = read_labels(out)
     assert pred.shape == (48, 48)
@@ -190,3 +197,31 @@ def test_tta_is_refused_for_direction_maps(seg_data, tmp_path: Path) -> None:
                       config=tiny("starconvex", n_rays=8), progress=False)
     with pytest.raises(MicrosightError, match="directions"):
         api.predict(model, images / "n0.tif", tta=True)
+
+
+def test_tune_rewrites_the_bundle_thresholds(distmap_model, seg_data, tmp_path: Path) -> None:
+    """`microsight tune` scores the current thresholds, keeps the best, saves them."""
+    import shutil
+
+    from microsight.cli import main
+
+    images, labels = seg_data
+    bundle = shutil.copytree(distmap_model, tmp_path / "m")
+    result = api.tune(bundle, images, labels, progress=False)
+    assert result["score"] >= result["score_before"] and result["n_objects"] > 0
+    stored = load_model(bundle)
+    assert {k: getattr(stored.config.method, k) for k in result["params"]} == result["params"]
+    assert stored.qc["postprocessing"] == result
+    assert main(["tune", str(bundle), "--input", str(images), "--target", str(labels)]) == 0
+
+
+def test_tune_refuses_zips_and_methods_without_thresholds(seg_data, tmp_path: Path) -> None:
+    images, labels = seg_data
+    model = api.train("unet-seg", images, labels, out=tmp_path / "u",
+                      config=tiny("unet-seg"), progress=False)
+    with pytest.raises(MicrosightError, match="nothing to tune"):
+        api.tune(tmp_path / "u", images, labels, progress=False)
+    api.export(tmp_path / "u", tmp_path / "u.zip")
+    with pytest.raises(MicrosightError, match="not a model folder"):
+        api.tune(tmp_path / "u.zip", images, labels, progress=False)
+    assert model.qc.get("postprocessing") is None

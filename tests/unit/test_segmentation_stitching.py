@@ -13,6 +13,7 @@ from microsight.data.shapes import normalized_edt, star_distances
 from microsight.engine.bundle import Model
 from microsight.engine.predict import TileSettings
 from microsight.engine.segmentation import BlockStitcher, Objects
+from microsight.engine.tuning import tune_postprocessing
 from microsight.methods.distmap.module import DistMapModule, watershed_from_maps
 from microsight.methods.starconvex.module import polygons_from_maps
 from microsight.metrics.segmentation import matching
@@ -103,6 +104,23 @@ class _Identity(torch.nn.Module):
 
     def predict_batch(self, x: torch.Tensor) -> torch.Tensor:
         return x.float()
+
+
+def test_tuning_chooses_thresholds_that_split_touching_objects() -> None:
+    """Maps where the default markers merge two nuclei: tuning finds marker_h."""
+    yy, xx = np.mgrid[:40, :60]
+    cones = [np.clip(1 - np.hypot(yy - 20, xx - c) / 10, 0, None) for c in (26, 34)]
+    distance = np.maximum(*cones).astype(np.float32)
+    foreground = (distance > 0).astype(np.float32)
+    truth = np.where(cones[0] >= cones[1], 1, 2) * (foreground > 0)
+    config = build_config("distmap", {"method": {"method": "distmap", "min_size": 0}})
+    ident = {"low": [0.0, 0.0], "high": [1.0, 1.0]}
+    model = Model(config, _Identity(), {"mode": "dataset", "input": ident, "target": ident},
+                  {})
+    tuning = tune_postprocessing(model, [np.stack([foreground, distance])], [truth])
+    assert tuning.score_before < 0.5 and tuning.score == 1.0
+    assert tuning.params["marker_h"] > 0 and tuning.n_objects == 2
+    assert model.config.method.marker_h == 0  # the model itself is left alone
 
 
 @pytest.mark.parametrize("tile", [24, 200])

@@ -10,6 +10,7 @@ if it needs them, its own training step or output post-processing.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -143,6 +144,17 @@ class MicrosightModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total, 1),
                                                            eta_min=cfg.learning_rate * 0.01)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    @classmethod
+    def after_training(cls, model: Any, data: Any, out: Path, *, progress: bool = False
+                       ) -> Any:
+        """Finish a trained bundle (e.g. choose thresholds on validation data).
+
+        Called by training with the best-epoch model, the (normalized) training
+        set and the bundle folder; returns the model, updated if the method
+        changed its configuration. The default does nothing.
+        """
+        return model
 
     # --- inference ------------------------------------------------------------
     #: Set by prediction code to also return a per-pixel uncertainty (if the method has one).

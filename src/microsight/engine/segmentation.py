@@ -76,6 +76,10 @@ class InstanceFields(MethodConfig):
     block_pixels: int = Field(
         2**20, ge=2**10, description="Pixels per post-processing block (memory bound).")
     min_size: int = Field(8, ge=0, description="Objects smaller than this (pixels) are dropped.")
+    tune_thresholds: bool = Field(
+        True, description="After training, choose the post-processing thresholds on the "
+                          "validation images (kept in the bundle; see qc.json "
+                          "'postprocessing').")
     baseline_sigma: float = Field(1.0, ge=0, description="Classical baseline: Gaussian smoothing "
                                                          "before Otsu's threshold.")
     baseline_min_distance: int = Field(
@@ -364,6 +368,25 @@ class SegmentationModule(MicrosightModule):
     def uses_instances(cls, config: Configuration) -> bool:
         """Whether the targets are instance label images (else class maps)."""
         return True
+
+    @classmethod
+    def threshold_grid(cls, config: Configuration) -> dict[str, list[float]]:
+        """Candidate values of the post-processing fields chosen after training."""
+        return {}
+
+    @classmethod
+    def after_training(cls, model: Model, data: TrainingSet, out: Path, *,
+                       progress: bool = False) -> Model:
+        """Choose the post-processing thresholds on the validation label images."""
+        if (not getattr(model.config.method, "tune_thresholds", False)
+                or data.val_targets is None or not cls.uses_instances(model.config)):
+            return model
+        from microsight.engine.tuning import apply_tuning, tune_postprocessing
+
+        labels = [np.round(t[0]).astype(np.int32) for t in data.val_targets]
+        tuning = tune_postprocessing(model, data.val_inputs, labels, normalized=True,
+                                     progress=progress)
+        return apply_tuning(out, model, tuning)
 
     # --- training -------------------------------------------------------------------
     def prepare_batch(self, x: torch.Tensor, y: torch.Tensor | None

@@ -241,7 +241,7 @@ def train_model(
     trainer.fit(module, *loaders, ckpt_path=str(ckpt) if resume else None)
     if not (out / "weights.safetensors").exists():
         write_weights(module, out / "weights.safetensors")
-    model = load_model(out)
+    model = method.module_class.after_training(load_model(out), data, out, progress=progress)
     model.ood = describe_training_data(model, data, out)
     model.qc = update_qc(out, {"epochs_run": len(recorder.rows),
                                "stopped_early": trainer.should_stop and

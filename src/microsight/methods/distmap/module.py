@@ -79,6 +79,12 @@ class DistMapModule(SegmentationModule):
     def network_channels(cls, config: Configuration) -> int:
         return 2
 
+    @classmethod
+    def threshold_grid(cls, config: Configuration) -> dict[str, list[float]]:
+        return {"mask_threshold": [0.4, 0.5, 0.6],
+                "marker_threshold": [0.3, 0.4, 0.5, 0.6, 0.7],
+                "marker_h": [0.0, 0.2, 0.3]}
+
     def build_network(self, config: Configuration, in_channels: int, out_channels: int
                       ) -> nn.Module:
         m: DistMapConfig = config.method

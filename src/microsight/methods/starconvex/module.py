@@ -65,6 +65,11 @@ class StarConvexModule(SegmentationModule):
     def network_channels(cls, config: Configuration) -> int:
         return 1 + config.method.n_rays
 
+    @classmethod
+    def threshold_grid(cls, config: Configuration) -> dict[str, list[float]]:
+        return {"prob_threshold": [0.3, 0.4, 0.5, 0.6, 0.7],
+                "nms_threshold": [0.3, 0.4, 0.5]}
+
     def build_network(self, config: Configuration, in_channels: int, out_channels: int
                       ) -> nn.Module:
         m: StarConvexConfig = config.method
