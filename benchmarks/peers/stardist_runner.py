@@ -60,6 +60,28 @@ def _augment(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), np.ascontiguousarray(y)
 
 
+def _time_budget(seconds: float | None):
+    """A Keras callback that ends training after the epoch that crosses ``seconds``."""
+    import tensorflow as tf
+
+    class TimeBudget(tf.keras.callbacks.Callback):
+        """Ends training after the epoch that crosses a wall-clock budget (None: never)."""
+
+        def __init__(self, seconds: float | None):
+            super().__init__()
+            self.seconds, self.epochs_run, self.start = seconds, 0, time.perf_counter()
+
+        def on_train_begin(self, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs_run = epoch + 1
+            if self.seconds and time.perf_counter() - self.start > self.seconds:
+                self.model.stop_training = True
+
+    return TimeBudget(seconds)
+
+
 def _load(ids: list[str], data: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
     from csbdeep.utils import normalize
     from stardist import fill_label_holes
@@ -86,10 +108,14 @@ def run(args: argparse.Namespace) -> dict:
                     train_epochs=args.epochs, train_steps_per_epoch=args.steps,
                     train_tensorboard=False)
     model = StarDist2D(conf, name="model", basedir=str(out))
+    model.prepare_for_training()
+    budget = _time_budget(args.time_budget)
+    model.callbacks.append(budget)
     t0 = time.perf_counter()
     model.train(x_trn, y_trn, validation_data=(x_val, y_val), augmenter=_augment,
                 epochs=args.epochs, steps_per_epoch=args.steps)
     train_s = time.perf_counter() - t0
+    args.epochs = budget.epochs_run
     t0 = time.perf_counter()
     thresholds = model.optimize_thresholds(x_val, y_val)
     thresh_s = time.perf_counter() - t0
@@ -105,6 +131,7 @@ def run(args: argparse.Namespace) -> dict:
         "smoke": args.smoke, "split_file": str(args.split),
         "n_images": {k: len(v) for k, v in split.items()},
         "budget": {"epochs": args.epochs, "steps_per_epoch": args.steps,
+                   "time_budget_s": args.time_budget,
                    "optimizer_steps": steps, "batch": args.batch,
                    "patch": [args.patch, args.patch],
                    "patches_seen": steps * args.batch,
@@ -136,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--patch", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                    help="stop after the epoch that passes this much training wall clock "
+                         "(to match another model's training time); --epochs is the cap")
     ap.add_argument("--smoke", action="store_true",
                     help="4 images per split, 2 epochs x 3 steps (overrides the budget)")
     ap.add_argument("--data", type=Path, default=DATA)
