@@ -6,6 +6,8 @@ microsight's own one::
     bench_out/peers-venvs/stardist/bin/python benchmarks/peers/stardist_runner.py \
         --epochs 6 --steps 100            # real run
     bench_out/peers-venvs/stardist/bin/python benchmarks/peers/stardist_runner.py \
+        --epochs 400 --steps 100 --time-budget 1600   # as long as microsight's distmap trained
+    bench_out/peers-venvs/stardist/bin/python benchmarks/peers/stardist_runner.py \
         --smoke                           # 2 epochs x 3 steps, 4 images per split
 
 Recipe: StarDist's documented 2D training example, unchanged except for the budget:

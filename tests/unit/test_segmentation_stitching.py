@@ -76,7 +76,7 @@ def test_distmap_postprocessing_recovers_touching_objects_from_ideal_maps() -> N
     assert matching(truth, obj.labels, 0.7)[0.7]["ap"] > 0.85
 
 
-def test_distmap_marker_h_splits_touching_objects_whose_cores_meet() -> None:
+def test_distmap_marker_h_seeds_only_peaks_of_that_height() -> None:
     """Two cones 8 px apart: their saddle (0.6) is above the marker threshold."""
     yy, xx = np.mgrid[:40, :60]
     cones = [np.clip(1 - np.hypot(yy - 20, xx - c) / 10, 0, None) for c in (26, 34)]
@@ -91,6 +91,16 @@ def test_distmap_marker_h_splits_touching_objects_whose_cores_meet() -> None:
     # A single cone keeps a single seed (no spurious maxima from the smoothing).
     single = (cones[0] > 0).astype(np.float32), cones[0].astype(np.float32)
     assert watershed_from_maps(*single, marker_h=0.2, **kwargs).labels.max() == 1
+    # The other side: a peak rising less than marker_h above the saddle to a higher
+    # neighbour seeds nothing, and that neighbour floods it.
+    low = 0.8 - np.hypot(yy - 20, xx - 36) / 20  # saddle with the high cone: 0.6
+    two = np.maximum(np.clip(1 - np.hypot(yy - 20, xx - 24) / 20, 0, None),
+                     np.clip(low, 0, None)).astype(np.float32)
+    wide = (two > 0).astype(np.float32)
+    kwargs["marker_threshold"] = 0.65
+    assert watershed_from_maps(wide, two, **kwargs).labels.max() == 2
+    assert watershed_from_maps(wide, two, marker_h=0.1, **kwargs).labels.max() == 2
+    assert watershed_from_maps(wide, two, marker_h=0.3, **kwargs).labels.max() == 1
 
 
 class _Identity(torch.nn.Module):

@@ -35,11 +35,13 @@ class DistMapConfig(InstanceFields):
         0.5, gt=0, lt=1, description="Normalized distance above which pixels form an object's "
                                      "core (watershed marker).")
     marker_h: float = Field(
-        0.0, ge=0, lt=1, description="0: every core above marker_threshold is one object. "
+        0.0, ge=0, lt=1, description="0: every core above marker_threshold seeds an object. "
                                      "> 0 (e.g. 0.2): only peaks of the smoothed distance "
-                                     "map this much higher than their surroundings seed "
-                                     "objects, which splits touching nuclei whose cores "
-                                     "meet.")
+                                     "map rising this much above their surroundings seed "
+                                     "objects; this splits cores that meet above "
+                                     "marker_threshold at a real dip and lets a weaker "
+                                     "peak (a ripple, a shoulder) be flooded by its "
+                                     "neighbour.")
 
     @property
     def divisor(self) -> int:
