@@ -58,6 +58,7 @@ from microsight.data.points import coords, find_peaks, label_centroids
 from microsight.engine.bundle import load_model
 from microsight.engine.predict import TileSettings
 from microsight.engine.training import train_model
+from microsight.engine.tuning import extract_with
 from microsight.methods.detect.module import (
     DetectModule,
     load_detection_data,
@@ -130,13 +131,13 @@ def segmentation_rows(model_dir: Path, loaded: dict) -> tuple[list[dict], dict]:
     thresholds are chosen here by pooled F1 on validation, as the detector's are.
     """
     # segmentation_dsb imports this module: import it late.
-    from segmentation_dsb import GRIDS, dense_maps, extract_labels
+    from segmentation_dsb import GRIDS, dense_maps
 
     model = load_model(model_dir)
     name = model.config.method.method
 
     def points(dense: np.ndarray, params: dict) -> np.ndarray:
-        return label_centroids(extract_labels(model, dense, params))
+        return label_centroids(extract_with(model, dense, params))
 
     maps, seconds = {}, {}
     for part in ("val", "test"):

@@ -28,22 +28,17 @@ from pathlib import Path
 
 import numpy as np
 from detect_dsb import SPLIT, link_folder, make_split
-from segmentation_dsb import DATA, dense_maps, extract_labels, labels_of
+from segmentation_dsb import DATA, dense_maps, labels_of
 
 from microsight.data.pairs import load_items
 from microsight.engine.bundle import load_model
-
-
-def overlaps(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Pixel counts shared by every (true, predicted) label pair, background row/column 0."""
-    table = np.zeros((truth.max() + 1, pred.max() + 1), np.int64)
-    np.add.at(table, (truth.ravel(), pred.ravel()), 1)
-    return table
+from microsight.engine.tuning import extract_with
+from microsight.metrics.segmentation import overlap_counts
 
 
 def error_classes(truth: np.ndarray, pred: np.ndarray) -> dict[str, list[float]]:
     """Diameters (px) of the nuclei in each class (predicted classes: the object's)."""
-    table = overlaps(truth, pred)
+    table = overlap_counts(truth, pred)
     true_area, pred_area = table.sum(1), table.sum(0)
     iou = table / np.maximum(true_area[:, None] + pred_area[None, :] - table, 1)
     out: dict[str, list[float]] = defaultdict(list)
@@ -90,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     maps, _ = dense_maps(model, xs)
     classes: dict[str, list[float]] = defaultdict(list)
     for truth, dense in zip(labels_of(targets), maps, strict=True):
-        for kind, diameters in error_classes(truth, extract_labels(model, dense,
+        for kind, diameters in error_classes(truth, extract_with(model, dense,
                                                                    params)).items():
             classes[kind] += diameters
     print(f"{args.run} {args.method} {args.split}, params {params}")

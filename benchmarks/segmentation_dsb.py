@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import itertools
 import json
 import shutil
@@ -54,10 +55,9 @@ from microsight.config import get_method
 from microsight.data.pairs import TrainingSet, load_items
 from microsight.data.shapes import relabel_random
 from microsight.engine.bundle import load_model
-from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.engine.segmentation import classical_instances, normalize_inputs
 from microsight.engine.training import train_model
-from microsight.engine.tuning import objective
+from microsight.engine.tuning import dense_outputs, extract_with, objective
 from microsight.engine.uncertainty import DihedralTTA, combine
 from microsight.metrics.segmentation import matching, pool_matching
 
@@ -155,19 +155,10 @@ def dense_maps(model, xs: list[np.ndarray], tta: bool = False,
     """
     scales = scale if isinstance(scale, list) else [scale] * len(xs)
     xs = [resize_image(x, f) for x, f in zip(xs, scales, strict=True)]
-    settings = TileSettings.default(2)
-    predictor = TiledPredictor(DihedralTTA(model.module) if tta else model.module, settings)
-    maps, t0 = [], time.time()
-    for x in xs:
-        norm = input_normalizer(model.normalization, lambda x=x: x)
-        xn = norm.apply(x)
-        out = np.zeros((model.module.out_channels, *x.shape[1:]), np.float32)
-
-        def write(region, block, out=out):
-            out[(slice(None),) + region] = block
-
-        predictor.run(x.shape[1:], lambda r, xn=xn: xn[(slice(None),) + r], write)
-        maps.append(out)
+    if tta:
+        model = dataclasses.replace(model, module=DihedralTTA(model.module))
+    t0 = time.time()
+    maps = [dense_outputs(model, x) for x in xs]
     return maps, time.time() - t0
 
 
@@ -227,7 +218,7 @@ def estimate_factors(model, xs: list, target: float, params: dict, passes: int =
     factors = [1.0] * len(xs)
     for _ in range(passes):
         maps, _ = dense_maps(model, xs, scale=factors)
-        factors = [size_factor(median_diameter(extract_labels(model, d, params)) / f,
+        factors = [size_factor(median_diameter(extract_with(model, d, params)) / f,
                                target, x.shape[1:], 1)
                    for d, f, x in zip(maps, factors, xs, strict=True)]
     return factors
@@ -244,16 +235,6 @@ def sized(model, xs: list, truths: list, target: float) -> tuple[list[float], fl
     print(f"  size factors {np.percentile(factors, [0, 50, 100])}, median |log2 error| "
           f"{error:.3f}", flush=True)
     return factors, seconds, error
-
-
-def extract_labels(model, dense: np.ndarray, params: dict) -> np.ndarray:
-    """Label image from a model's dense maps with post-processing ``params`` overridden."""
-    c = model.config.model_copy(deep=True)
-    for k, v in params.items():
-        setattr(c.method, k, v)
-    # An ensemble's or TTA's module stands in for the method's module ("base").
-    method = type(getattr(model.module, "base", model.module))
-    return method.extract(c, dense).labels
 
 
 def unscale(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -379,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         def extract_back(item, params, model=model):
             """Labels of (maps, image shape): extracted, then back on the image grid."""
             dense, shape = item
-            return unscale(extract_labels(model, dense, params), shape)
+            return unscale(extract_with(model, dense, params), shape)
 
         for tta in (False, True) if args.tta and name in TTA_OK else (False,):
             several = args.ensemble and len(args.ensemble) > 1

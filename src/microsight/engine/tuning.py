@@ -71,6 +71,18 @@ def dense_outputs(model: Model, item: np.ndarray, *, normalized: bool = False) -
     return dense
 
 
+def extract_with(model: Model, dense: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Label image from a model's dense maps, with post-processing ``params`` overridden.
+
+    The method comes from the configuration, so ensembles and test-time
+    averaging (whose modules wrap the method's) extract like their members.
+    """
+    config = model.config.model_copy(deep=True)
+    for k, v in params.items():
+        setattr(config.method, k, v)
+    return get_method(config.method.method).module_class.extract(config, dense).labels
+
+
 def objective(truths: list[np.ndarray], preds: list[np.ndarray]) -> float:
     """Mean of the pooled AP at IoU 0.5 and 0.75 over a set of images."""
     pooled = pool_matching(matching(t, p, (0.5, 0.75)) for t, p in zip(truths, preds,
@@ -102,8 +114,7 @@ def tune_postprocessing(model: Model, items: list[np.ndarray], labels: list[np.n
         The choice, or None when the method has nothing to tune or the images
         hold no objects.
     """
-    method = get_method(model.config.method.method).module_class
-    grid = method.threshold_grid(model.config)
+    grid = get_method(model.config.method.method).module_class.threshold_grid(model.config)
     n_objects = int(sum(len(np.unique(lab)) - 1 for lab in labels))
     if not grid or n_objects == 0:
         return None
@@ -111,10 +122,7 @@ def tune_postprocessing(model: Model, items: list[np.ndarray], labels: list[np.n
     before = {k: getattr(model.config.method, k) for k in grid}
 
     def score(params: dict[str, float]) -> float:
-        config = model.config.model_copy(deep=True)
-        for k, v in params.items():
-            setattr(config.method, k, v)
-        return objective(labels, [method.extract(config, d).labels for d in maps])
+        return objective(labels, [extract_with(model, d, params) for d in maps])
 
     candidates = [dict(zip(grid, values, strict=True))
                   for values in itertools.product(*grid.values())]

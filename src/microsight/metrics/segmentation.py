@@ -41,6 +41,29 @@ def _relabel(labels: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse + 1, len(ids)
 
 
+def overlap_counts(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Pixels shared by every ground-truth object (rows) and predicted object (columns).
+
+    Parameters
+    ----------
+    true, pred : numpy.ndarray
+        Label images of the same shape (0 = background, ids need not be consecutive).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_true + 1, n_pred + 1)`` int64 counts; row and column 0 are the
+        background, the others the objects with ids in increasing order.
+    """
+    true, pred = np.asarray(true), np.asarray(pred)
+    if true.shape != pred.shape:
+        raise ValueError(f"label images differ in shape: {true.shape} vs {pred.shape}")
+    t, n_t = _relabel(true)
+    p, n_p = _relabel(pred)
+    return np.bincount((t.ravel().astype(np.int64) * (n_p + 1) + p.ravel()),
+                       minlength=(n_t + 1) * (n_p + 1)).reshape(n_t + 1, n_p + 1)
+
+
 def iou_matrix(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """IoU of every ground-truth object (rows) with every predicted object (columns).
 
@@ -55,13 +78,7 @@ def iou_matrix(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``(n_true, n_pred)`` float64 matrix.
     """
-    true, pred = np.asarray(true), np.asarray(pred)
-    if true.shape != pred.shape:
-        raise ValueError(f"label images differ in shape: {true.shape} vs {pred.shape}")
-    t, n_t = _relabel(true)
-    p, n_p = _relabel(pred)
-    overlap = np.bincount((t.ravel().astype(np.int64) * (n_p + 1) + p.ravel()),
-                          minlength=(n_t + 1) * (n_p + 1)).reshape(n_t + 1, n_p + 1)
+    overlap = overlap_counts(true, pred)
     area_t = overlap.sum(axis=1, keepdims=True)
     area_p = overlap.sum(axis=0, keepdims=True)
     union = area_t + area_p - overlap
