@@ -34,6 +34,8 @@ Run (about 25 minutes on a loaded 2-core CPU)::
     python benchmarks/segmentation_dsb.py --quick       # smoke run: few steps, few images
     python benchmarks/segmentation_dsb.py --methods distmap --ensemble RUN1 RUN2 --tta \
         --no-baseline --out bench_out/seg_ensemble     # mean maps of earlier runs' models
+    python benchmarks/segmentation_dsb.py --methods distmap --init-from RUN --lr 3e-4 ...
+                                                       # continue an earlier run's model
 """
 
 from __future__ import annotations
@@ -127,7 +129,9 @@ def train(name: str, loaded: dict, out: Path, args: argparse.Namespace) -> tuple
         "data": {"patch_size": [args.patch, args.patch], "batch_size": args.batch_size,
                  "foreground_fraction": 0.7, "normalization": {"mode": "per_image"}},
         "training": {"epochs": args.epochs, "steps_per_epoch": max(args.steps // args.epochs, 1),
-                     "learning_rate": 1e-3, "val_tile": 256, "early_stopping_patience": 6},
+                     "learning_rate": args.lr, "val_tile": 256, "early_stopping_patience": 6,
+                     "init_from": (str(Path(args.init_from) / f"model_{name}")
+                                   if args.init_from else None)},
     })
     rng = np.random.default_rng(config.training.seed)
     data = TrainingSet([x.copy() for x in tx], [relabel_random(t[0], rng)[None].astype(
@@ -316,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depth", type=int, default=None,
                     help="U-Net down-samplings (default: 3, as in METHODS)")
     ap.add_argument("--methods", default="starconvex,distmap")
+    ap.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine decay)")
+    ap.add_argument("--init-from", metavar="RUN",
+                    help="start from the weights of <RUN>/model_<method> (fine-tuning: "
+                         "give that run's --depth / --base-channels and a lower --lr)")
     ap.add_argument("--contact-weight", type=float, default=0.0,
                     help="distmap: extra loss weight where touching nuclei meet")
     ap.add_argument("--quick", action="store_true", help="smoke run on a few images")

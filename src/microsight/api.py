@@ -111,6 +111,7 @@ def train(
     steps: int | None = None,
     axes: str | None = None,
     resume: bool = False,
+    init_from: str | Path | None = None,
     progress: bool = True,
 ) -> Model:
     """Train a model and write its bundle to ``out``.
@@ -132,6 +133,9 @@ def train(
         Axes of the input files when their metadata do not say.
     resume : bool
         Continue the interrupted training in ``out`` (its saved config is used).
+    init_from : str or Path, optional
+        Start from this model's weights (fine-tuning on new data); it must be the
+        same method with the same network fields. Lower the learning rate with it.
     progress : bool
         Show a progress bar.
 
@@ -139,7 +143,8 @@ def train(
     -------
     Model
     """
-    training = {"epochs": epochs, "max_steps": steps}
+    training = {"epochs": epochs, "max_steps": steps,
+                "init_from": None if init_from is None else str(init_from)}
     if resume:
         saved = Path(out) / "config.yaml"
         if not saved.is_file():

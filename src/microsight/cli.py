@@ -81,6 +81,8 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="Number of epochs.")] = None,
     steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
+    init_from: Annotated[Path | None, typer.Option(
+        help="Fine-tune: start from this model's weights (same method and network).")] = None,
     axes: Axes = None,
     patch_size: Annotated[str | None, typer.Option(help="Patch size, e.g. 64 or 64,64.")] =
     None,
@@ -98,7 +100,7 @@ def train(
                                                      "batch_size": batch_size},
                                training={"seed": seed})
     model = api.train(method, input, target, out=out, config=cfg, epochs=epochs, steps=steps,
-                      axes=axes, resume=resume, progress=progress)
+                      axes=axes, resume=resume, init_from=init_from, progress=progress)
     best = model.qc.get("best_epoch")
     console.print(f"model written to {out} (best epoch {best}, "
                   f"validation loss {model.qc.get('best_val_loss'):.4g})")

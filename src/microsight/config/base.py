@@ -125,6 +125,11 @@ class TrainingConfig(StrictModel):
         10, ge=1, description="Stop when validation loss has not improved for this many epochs."
     )
     seed: int = Field(0, description="Random seed: the same seed and data give the same model.")
+    init_from: str | None = Field(
+        None, description="Model folder or .zip whose weights start this training "
+                          "(fine-tuning; same method and network fields). Pair it with a "
+                          "lower learning_rate, e.g. 1e-4."
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train.")
     precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = Field(
         "auto", description="'auto': bf16 mixed precision on CUDA and on CPUs with native "

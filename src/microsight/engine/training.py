@@ -197,6 +197,8 @@ def train_model(
     L.seed_everything(config.training.seed, verbose=False)
     method = get_method(config.method.method)
     module = method.module_class(config, data.in_channels, data.out_channels)
+    if config.training.init_from and not resume:
+        initialize_from(module, config)
     cfg = config.data
     module.attach_sampler(PatchSampler(
         data.train_inputs, data.train_targets, tuple(cfg.patch_size), cfg.batch_size,
@@ -251,6 +253,46 @@ def train_model(
     write_model_card(out, model)
     write_training_report(model, out / "report.html")
     return model
+
+
+def initialize_from(module: MicrosightModule, config: Configuration) -> None:
+    """Copy the weights of the bundle ``config.training.init_from`` into ``module``.
+
+    Fine-tuning: the bundle must hold the same method, with the same network
+    (architecture fields, channels) and normalization mode; anything else is
+    refused with a message naming what differs, rather than half-loaded.
+
+    Parameters
+    ----------
+    module : MicrosightModule
+        The freshly built module of this training run.
+    config : Configuration
+        This run's configuration.
+    """
+    path = Path(config.training.init_from)
+    ref = load_model(path)
+    if ref.method != config.method.method:
+        raise MicrosightError(f"init_from {path} is a {ref.method} model, not "
+                              f"{config.method.method}")
+    got = (ref.module.in_channels, ref.module.out_channels)
+    want = (module.in_channels, module.out_channels)
+    if got != want:
+        raise MicrosightError(
+            f"init_from {path} maps {got[0]} -> {got[1]} channels but these data need "
+            f"{want[0]} -> {want[1]}")
+    if ref.normalization.get("mode") != config.data.normalization.mode:
+        raise MicrosightError(
+            f"init_from {path} used normalization mode {ref.normalization.get('mode')}; set "
+            "data.normalization.mode to the same")
+    theirs, ours = ref.module.state_dict(), module.state_dict()
+    differ = sorted(k for k in ours.keys() | theirs.keys()
+                    if k not in ours or k not in theirs or ours[k].shape != theirs[k].shape)
+    if differ:
+        raise MicrosightError(
+            f"init_from {path} has another network ({len(differ)} tensors differ, e.g. "
+            f"{differ[0]}); use the same method fields (depth, base_channels...) as that "
+            "model's config.yaml")
+    module.load_state_dict(theirs)
 
 
 def _check_split(data: TrainingSet, patch_size: list[int], out: Path, progress: bool) -> None:
