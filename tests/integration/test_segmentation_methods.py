@@ -172,6 +172,19 @@ def test_ensemble_of_a_model_with_itself_is_the_model(distmap_model, seg_data) -
     assert rows[0] == rows[1]
 
 
+def test_fine_tuning_a_segmentation_model(distmap_model, seg_data, tmp_path: Path) -> None:
+    # The network has more output channels (foreground, distance) than the label
+    # targets (one): fine-tuning compares networks, not data channels.
+    images, labels = seg_data
+    cfg = tiny("distmap")
+    cfg["training"].update(learning_rate=1e-9, lr_schedule="constant")
+    tuned = api.train("distmap", images, labels, out=tmp_path / "m", config=cfg,
+                      init_from=distmap_model, progress=False)
+    source = load_model(distmap_model).module.state_dict()
+    for k, v in tuned.module.state_dict().items():
+        np.testing.assert_allclose(v.numpy(), source[k].numpy(), atol=1e-6, err_msg=k)
+
+
 def test_tta_maps_turn_with_the_image(distmap_model, seg_data, tmp_path: Path) -> None:
     """Maps averaged over the 8 flips/rotations are exactly equivariant."""
     from microsight.cli import main
