@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 from detect_dsb import SPLIT, link_folder, make_split
-from segmentation_dsb import DATA, dense_maps, labels_of
+from segmentation_dsb import DATA, dense_maps
 
 from microsight.data.pairs import load_items
 from microsight.engine.bundle import load_model
-from microsight.engine.tuning import extract_with
+from microsight.engine.tuning import extract_with, label_images
 from microsight.metrics.segmentation import overlap_counts
 
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.run / f"model_{args.method}")
     maps, _ = dense_maps(model, xs)
     classes: dict[str, list[float]] = defaultdict(list)
-    for truth, dense in zip(labels_of(targets), maps, strict=True):
+    for truth, dense in zip(label_images(targets), maps, strict=True):
         for kind, diameters in error_classes(truth, extract_with(model, dense,
                                                                    params)).items():
             classes[kind] += diameters

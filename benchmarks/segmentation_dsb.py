@@ -59,7 +59,7 @@ from microsight.data.shapes import relabel_random
 from microsight.engine.bundle import load_model
 from microsight.engine.segmentation import classical_instances, normalize_inputs
 from microsight.engine.training import train_model
-from microsight.engine.tuning import dense_outputs, extract_with, objective
+from microsight.engine.tuning import dense_outputs, extract_with, label_images, objective
 from microsight.engine.uncertainty import DihedralTTA, combine
 from microsight.metrics.segmentation import matching, pool_matching
 
@@ -81,10 +81,6 @@ METHODS = {
 GRIDS = {
     name: get_method(name).module_class.threshold_grid(None) for name in METHODS
 } | {"baseline": {"sigma": [1.0, 2.0], "min_distance": [3, 5, 8]}}
-
-
-def labels_of(targets: list[np.ndarray]) -> list[np.ndarray]:
-    return [np.round(t[0]).astype(np.int32) for t in targets]
 
 
 def score(truths: list[np.ndarray], preds: list[np.ndarray]) -> dict[str, float]:
@@ -352,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     folders = {k: link_folder(args.data, v, out / "data" / k) for k, v in split.items()}
     loaded = {k: load_items(*folders[k], ndim=2) for k in split}
-    truths = {k: labels_of(loaded[k][1]) for k in ("val", "test")}
+    truths = {k: label_images(loaded[k][1]) for k in ("val", "test")}
     results: list[dict] = []
     chosen: dict[str, dict] = {}
     sizing: dict[str, float] = {}

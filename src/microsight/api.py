@@ -357,7 +357,7 @@ def tune(model: str | Path, input: str | Path, target: str | Path, *,
         and the number of images and objects.
     """
     from microsight.data.pairs import load_items
-    from microsight.engine.tuning import apply_tuning, tune_postprocessing
+    from microsight.engine.tuning import apply_tuning, label_images, tune_postprocessing
 
     folder = Path(model)
     if not folder.is_dir():
@@ -366,8 +366,7 @@ def tune(model: str | Path, input: str | Path, target: str | Path, *,
     loaded = load_model(folder)
     items, targets, _ = load_items(input, target, ndim=len(loaded.config.data.patch_size),
                                    axes=axes or loaded.config.data.axes)
-    labels = [np.round(t[0]).astype(np.int32) for t in targets]
-    result = tune_postprocessing(loaded, items, labels, progress=progress)
+    result = tune_postprocessing(loaded, items, label_images(targets), progress=progress)
     if result is None:
         raise MicrosightError(
             f"nothing to tune: method {loaded.config.method.method} has no post-processing "

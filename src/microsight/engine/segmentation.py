@@ -381,11 +381,10 @@ class SegmentationModule(MicrosightModule):
         if (not getattr(model.config.method, "tune_thresholds", False)
                 or data.val_targets is None or not cls.uses_instances(model.config)):
             return model
-        from microsight.engine.tuning import apply_tuning, tune_postprocessing
+        from microsight.engine.tuning import apply_tuning, label_images, tune_postprocessing
 
-        labels = [np.round(t[0]).astype(np.int32) for t in data.val_targets]
-        tuning = tune_postprocessing(model, data.val_inputs, labels, normalized=True,
-                                     progress=progress)
+        tuning = tune_postprocessing(model, data.val_inputs, label_images(data.val_targets),
+                                     normalized=True, progress=progress)
         return apply_tuning(out, model, tuning)
 
     # --- training -------------------------------------------------------------------

@@ -46,6 +46,11 @@ class Tuning:
         return asdict(self)
 
 
+def label_images(targets: list[np.ndarray]) -> list[np.ndarray]:
+    """Integer label images ``(*spatial)`` from loaded label targets ``(1, *spatial)``."""
+    return [np.round(t[0]).astype(np.int32) for t in targets]
+
+
 def dense_outputs(model: Model, item: np.ndarray, *, normalized: bool = False) -> np.ndarray:
     """The network's dense maps ``(C, *spatial)`` of one ``(C, *spatial)`` item.
 
