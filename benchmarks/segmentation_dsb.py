@@ -123,7 +123,8 @@ def train(name: str, loaded: dict, out: Path, args: argparse.Namespace) -> tuple
                    **({"depth": args.depth} if args.depth else {}),
                    **({"contact_weight": args.contact_weight} if name == "distmap" else {})},
         "data": {"patch_size": [args.patch, args.patch], "batch_size": args.batch_size,
-                 "foreground_fraction": 0.7, "normalization": {"mode": "per_image"}},
+                 "foreground_fraction": 0.7, "scale_jitter": args.scale_jitter,
+                 "normalization": {"mode": "per_image"}},
         "training": {"epochs": args.epochs, "steps_per_epoch": max(args.steps // args.epochs, 1),
                      "learning_rate": args.lr, "val_tile": 256, "early_stopping_patience": 6,
                      "init_from": (str(Path(args.init_from) / f"model_{name}")
@@ -322,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                          "give that run's --depth / --base-channels and a lower --lr)")
     ap.add_argument("--contact-weight", type=float, default=0.0,
                     help="distmap: extra loss weight where touching nuclei meet")
+    ap.add_argument("--scale-jitter", type=float, default=0.0,
+                    help="random zoom of training patches between 1/(1+s) and 1+s")
     ap.add_argument("--quick", action="store_true", help="smoke run on a few images")
     ap.add_argument("--skip-train", action="store_true", help="reuse <out>/model_<method>")
     ap.add_argument("--no-baseline", action="store_true", help="skip the classical baseline")

@@ -145,3 +145,15 @@ def test_wrong_channel_count_for_prediction(tmp_path, tiny_model, capsys):
     err = _one_error_line(capsys)
     assert "3 channel(s)" in err and "trained on 1" in err and "grey" in err
     assert not out.exists()
+
+
+def test_zoom_is_refused_for_a_denoiser(tmp_path, pair_dirs, capsys):
+    # Interpolating a noisy patch changes its noise: CARE cannot learn from zoomed pairs.
+    low, high = pair_dirs
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY_CONFIG,
+                                   "data": {**TINY_CONFIG["data"], "scale_jitter": 0.3}}))
+    assert main(["train", "care", "-i", str(low), "-t", str(high), "-o", str(tmp_path / "m"),
+                 "--config", str(cfg), "--no-progress"]) == 2
+    assert "scale_jitter" in _one_error_line(capsys)
+    assert not (tmp_path / "m").exists()

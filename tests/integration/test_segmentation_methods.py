@@ -185,6 +185,17 @@ def test_fine_tuning_a_segmentation_model(distmap_model, seg_data, tmp_path: Pat
         np.testing.assert_allclose(v.numpy(), source[k].numpy(), atol=1e-6, err_msg=k)
 
 
+def test_training_on_zoomed_patches(seg_data, tmp_path: Path) -> None:
+    # Star distances are derived from the zoomed label patches, so they follow the zoom.
+    images, labels = seg_data
+    cfg = tiny("starconvex", n_rays=8)
+    cfg["data"]["scale_jitter"] = 0.3
+    model = api.train("starconvex", images, labels, out=tmp_path / "m", config=cfg,
+                      progress=False)
+    assert model.config.data.scale_jitter == 0.3
+    assert np.isfinite(model.history[-1]["train_loss"])
+
+
 def test_tta_maps_turn_with_the_image(distmap_model, seg_data, tmp_path: Path) -> None:
     """Maps averaged over the 8 flips/rotations are exactly equivariant."""
     from microsight.cli import main

@@ -88,6 +88,15 @@ class DataConfig(StrictModel):
         lt=1,
         description="Random gain in [1-j, 1+j] applied to input and target together.",
     )
+    scale_jitter: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Random zoom of each patch between 1/(1+s) and 1+s (e.g. 0.3), so that a "
+            "segmentation or label-free model sees its objects at more sizes; 0 off."
+        ),
+    )
     normalization: NormalizationConfig = Field(default_factory=NormalizationConfig)
 
     @field_validator("patch_size")

@@ -38,6 +38,10 @@ class MicrosightModule(L.LightningModule):
     #: averaged over flips and rotations (test-time augmentation). Not so for outputs
     #: tied to directions, such as star-convex rays or sub-pixel offsets.
     dihedral_maps = True
+    #: How targets are read under random zoom (``data.scale_jitter``): "linear",
+    #: "nearest" (label images), or None where zooming would falsify them (pixel
+    #: noise statistics of denoisers, sub-pixel or fixed-width targets).
+    zoom_targets: str | None = None
 
     def __init__(self, config: Configuration, in_channels: int = 1, out_channels: int = 1):
         super().__init__()

@@ -5,6 +5,12 @@ gather: random image and position per patch (a share of them centred on
 foreground), and a random flip/rotation that is applied to the *index grid*
 rather than to the pixels, so augmentation costs nothing extra. No Python
 loop runs per patch, which keeps a GPU busy instead of waiting on a loader.
+
+Random zoom (``scale_jitter``) stretches the same grid: each patch reads a
+region ``1 / zoom`` times its size, inputs by linear interpolation (a gather of
+the 2 or 4 or 8 neighbouring pixels), label targets by nearest neighbour so
+that object ids stay ids. It shows a network its objects at other sizes than
+the training images hold, for data where the object size varies.
 """
 
 from __future__ import annotations
@@ -70,6 +76,12 @@ class PatchSampler:
         Augmentations of the spatial plane (YX; Z flips too for 3D).
     intensity_jitter : float
         Random gain ``1 +/- j`` applied to input and target together.
+    scale_jitter : float
+        Random zoom between ``1 / (1 + s)`` and ``1 + s`` (log-uniform) per patch;
+        0 switches it off.
+    nearest_targets : bool
+        Read zoomed targets by nearest neighbour (label images) instead of linear
+        interpolation.
     seed : int
         Seed of the patch draws (re-seeded per epoch by :meth:`reseed`).
     align : int
@@ -88,6 +100,8 @@ class PatchSampler:
         flips: bool = True,
         rotations: bool = True,
         intensity_jitter: float = 0.0,
+        scale_jitter: float = 0.0,
+        nearest_targets: bool = False,
         seed: int = 0,
         align: int = 1,
     ):
@@ -95,6 +109,10 @@ class PatchSampler:
         self.batch_size = int(batch_size)
         self.fg_fraction = float(foreground_fraction)
         self.jitter = float(intensity_jitter)
+        self.log_zoom = float(np.log1p(scale_jitter))
+        self.nearest_targets = bool(nearest_targets)
+        if self.log_zoom > 0 and align > 1:
+            raise ValueError("scale_jitter cannot be combined with aligned patch corners")
         self.seed = int(seed)
         self.align = int(align)
         ndim = len(self.patch)
@@ -119,13 +137,14 @@ class PatchSampler:
         self.offsets = torch.from_numpy(offsets.astype(np.int64))
         self.strides = torch.from_numpy(strides.astype(np.int64))
         self.valid = torch.from_numpy(valid.astype(np.int64))
+        self.shapes = torch.from_numpy(shapes)
         self.weights = torch.from_numpy(valid.prod(axis=1).astype(np.float64))
         self.grids = _dihedral_grids(self.patch, flips, rotations)
         self.generator = torch.Generator()
         self.device = torch.device("cpu")
 
     _TENSORS = ("x_buf", "y_buf", "fg_image", "fg_start", "offsets", "strides", "valid",
-                "weights", "grids")
+                "shapes", "weights", "grids")
 
     def to(self, device: torch.device | str) -> PatchSampler:
         """Move the images and index tables to ``device`` (once, before training)."""
@@ -159,18 +178,64 @@ class PatchSampler:
             start = start - start % self.align
         return image, start
 
+    def _gather(self, buf: torch.Tensor, image: torch.Tensor, pos: torch.Tensor
+                ) -> torch.Tensor:
+        """Pixels of ``buf`` at integer positions ``pos`` ``(B, ndim, *patch)``."""
+        b, nd = pos.shape[0], pos.shape[1]
+        expand = (slice(None), slice(None)) + (None,) * nd
+        flat = self.offsets[image].view((b,) + (1,) * nd) + (pos * self.strides[image][expand]
+                                                             ).sum(1)
+        return buf[:, flat].transpose(0, 1)
+
+    def _zoomed(self, image: torch.Tensor, start: torch.Tensor, grid: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Patches read through a grid stretched by a random zoom per patch."""
+        b, nd = grid.shape[0], grid.shape[1]
+        expand = (slice(None), slice(None)) + (None,) * nd
+        step = torch.exp(self.log_zoom * (2 * self._rand(b) - 1))  # 1 / zoom
+        size = torch.tensor(self.patch, device=self.device, dtype=torch.float32) - 1
+        last = (self.shapes[image] - 1).float()
+        # Keep the patch's centre where the unzoomed patch had it (on foreground for
+        # the foreground share), then pull the stretched region inside the image.
+        centre = start.float() + size / 2
+        origin = centre - size * step[:, None] / 2
+        origin = torch.minimum(origin, last - size * step[:, None]).clamp(min=0)
+        pos = origin[expand] + grid.float() * step.view((b, 1) + (1,) * nd)
+        pos = torch.minimum(pos, last[expand])
+        x = self._linear(self.x_buf, image, pos, last[expand])
+        if self.y_buf is None:
+            return x, None
+        if self.nearest_targets:
+            return x, self._gather(self.y_buf, image, pos.round().long())
+        return x, self._linear(self.y_buf, image, pos, last[expand])
+
+    def _linear(self, buf: torch.Tensor, image: torch.Tensor, pos: torch.Tensor,
+                last: torch.Tensor) -> torch.Tensor:
+        """(Bi/tri)linear interpolation of ``buf`` at float positions ``pos``."""
+        nd = pos.shape[1]
+        low = pos.floor().long()
+        frac = pos - low
+        out = 0
+        for corner in np.ndindex(*(2,) * nd):
+            shift = torch.tensor(corner, device=self.device).view((1, nd) + (1,) * nd)
+            weight = torch.where(shift.bool(), frac, 1 - frac).prod(1, keepdim=True)
+            out = out + weight * self._gather(buf, image, torch.minimum(low + shift,
+                                                                        last.long()))
+        return out
+
     def sample(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One batch ``(x, y)`` of shape ``(B, C, *patch)``; ``y`` is None without targets."""
         image, start = self._starts()
         b, nd = self.batch_size, len(self.patch)
         choice = (self._rand(b) * len(self.grids)).long()
         grid = self.grids[choice]  # (B, ndim, *patch)
-        expand = (slice(None), slice(None)) + (None,) * nd
-        pos = start[expand] + grid
-        flat = self.offsets[image].view((b,) + (1,) * nd) + (pos * self.strides[image][expand]
-                                                             ).sum(1)
-        x = self.x_buf[:, flat].transpose(0, 1)
-        y = None if self.y_buf is None else self.y_buf[:, flat].transpose(0, 1)
+        if self.log_zoom > 0:
+            x, y = self._zoomed(image, start, grid)
+        else:
+            expand = (slice(None), slice(None)) + (None,) * nd
+            pos = start[expand] + grid
+            x = self._gather(self.x_buf, image, pos)
+            y = None if self.y_buf is None else self._gather(self.y_buf, image, pos)
         if self.jitter > 0:
             gain = 1 + self.jitter * (2 * self._rand(b) - 1)
             gain = gain.view((b,) + (1,) * (nd + 1))

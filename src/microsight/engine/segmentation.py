@@ -336,6 +336,9 @@ class SegmentationModule(MicrosightModule):
     #: Several bundles of one method may predict together: their dense maps are
     #: averaged before objects are extracted.
     averages_members = True
+    #: Targets are label images, derived into maps after sampling: nearest neighbour
+    #: keeps ids, and every derived map (distances too) follows the zoomed objects.
+    zoom_targets = "nearest"
     #: Name ending of the object table written next to a label image.
     table_suffix = "_objects.csv"
 

@@ -200,10 +200,15 @@ def train_model(
     if config.training.init_from and not resume:
         initialize_from(module, config)
     cfg = config.data
+    if cfg.scale_jitter > 0 and module.zoom_targets is None:
+        raise MicrosightError(
+            f"method {config.method.method} cannot train on zoomed patches (its targets "
+            "would no longer match them); set data.scale_jitter: 0")
     module.attach_sampler(PatchSampler(
         data.train_inputs, data.train_targets, tuple(cfg.patch_size), cfg.batch_size,
         foreground_fraction=cfg.foreground_fraction, flips=cfg.flips, rotations=cfg.rotations,
-        intensity_jitter=cfg.intensity_jitter, seed=config.training.seed))
+        intensity_jitter=cfg.intensity_jitter, scale_jitter=cfg.scale_jitter,
+        nearest_targets=module.zoom_targets == "nearest", seed=config.training.seed))
     val_targets = data.val_targets if data.val_targets is not None else data.val_inputs
     val = validation_batches(data.val_inputs, val_targets, tile=config.training.val_tile,
                              divisor=module.divisor, batch_size=cfg.batch_size)

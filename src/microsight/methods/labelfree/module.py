@@ -96,6 +96,7 @@ class LabelfreeModule(MicrosightModule):
     """U-Net from transmitted-light channels to fluorescence channels (+ optional cGAN)."""
 
     report_family = "labelfree"
+    zoom_targets = "linear"
     #: Set by evaluation to predict with the U-Net kept from before adversarial refinement.
     use_reference = False
 
