@@ -14,7 +14,9 @@ predicted objects without a match
     ``poor outline`` (the rest).
 
 It prints the counts and the diameters of the nuclei in each class, the
-evidence for choosing what to improve. Run::
+evidence for choosing what to improve, then, by nucleus diameter, how well the
+matched nuclei are outlined (median IoU, the share at IoU 0.75 or more, and the
+median ratio of predicted to true area: below 1, objects come out too small). Run::
 
     python benchmarks/seg_errors.py bench_out/seg_distmap_d4 --split val
 """
@@ -22,6 +24,7 @@ evidence for choosing what to improve. Run::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -70,6 +73,34 @@ def error_classes(truth: np.ndarray, pred: np.ndarray) -> dict[str, list[float]]
     return out
 
 
+def matched_outlines(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """``(diameter, IoU, predicted / true area)`` of every nucleus matched at IoU 0.5."""
+    table = overlap_counts(truth, pred)
+    true_area, pred_area = table.sum(1), table.sum(0)
+    iou = table / np.maximum(true_area[:, None] + pred_area[None, :] - table, 1)
+    rows = []
+    for i in np.flatnonzero(true_area[1:]) + 1:
+        if table.shape[1] < 2:
+            break
+        j = int(iou[i, 1:].argmax()) + 1
+        if iou[i, j] >= 0.5:
+            rows.append((2 * np.sqrt(true_area[i] / np.pi), iou[i, j],
+                         pred_area[j] / true_area[i]))
+    return np.asarray(rows, np.float64).reshape(-1, 3)
+
+
+def outline_table(rows: np.ndarray, edges=(0, 10, 15, 20, 30, np.inf)) -> None:
+    """Print, by nucleus diameter, how well matched nuclei are outlined."""
+    print(f"{'diameter (px)':14} {'matched':>8} {'median IoU':>11} {'IoU >= 0.75':>12} "
+          f"{'median area pred / true':>24}")
+    for lo, hi in itertools.pairwise(edges):
+        sel = rows[(rows[:, 0] >= lo) & (rows[:, 0] < hi)]
+        if len(sel) == 0:
+            continue
+        print(f"{f'{lo:g}-{hi:g}':14} {len(sel):8d} {np.median(sel[:, 1]):11.3f} "
+              f"{np.mean(sel[:, 1] >= 0.75):12.3f} {np.median(sel[:, 2]):24.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="output folder of segmentation_dsb.py")
@@ -84,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.run / f"model_{args.method}")
     maps, _ = dense_maps(model, xs)
     classes: dict[str, list[float]] = defaultdict(list)
+    outlines = []
     for truth, dense in zip(label_images(targets), maps, strict=True):
-        for kind, diameters in error_classes(truth, extract_with(model, dense,
-                                                                   params)).items():
+        pred = extract_with(model, dense, params)
+        for kind, diameters in error_classes(truth, pred).items():
             classes[kind] += diameters
+        outlines.append(matched_outlines(truth, pred))
     print(f"{args.run} {args.method} {args.split}, params {params}")
     print(f"{'class':26} {'count':>6} {'diameter p10 / p50 / p90 (px)':>30}")
     for kind in ("matched", "missed", "merged", "poor outline (true)", "spurious", "split",
@@ -95,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         d = classes.get(kind, [])
         spread = " / ".join(f"{v:.1f}" for v in np.percentile(d, [10, 50, 90])) if d else "-"
         print(f"{kind:26} {len(d):6d} {spread:>30}")
+    print()
+    outline_table(np.concatenate(outlines))
     return 0
 
 

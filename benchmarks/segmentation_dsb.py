@@ -163,6 +163,25 @@ def dense_maps(model, xs: list[np.ndarray], tta: bool = False,
     return maps, time.time() - t0
 
 
+def multiscale_maps(model, xs: list[np.ndarray], extra: list[float], tta: bool = False
+                    ) -> tuple[list[np.ndarray], float]:
+    """Maps averaged over the image as it is and resized by each factor of ``extra``.
+
+    Each resized image's maps are brought back to the image's grid (linear
+    interpolation) before averaging; valid for maps that do not depend on the
+    object size in pixels (distmap's foreground and per-object normalized distance).
+    """
+    from skimage.transform import resize
+
+    maps, seconds = dense_maps(model, xs, tta)
+    for f in extra:
+        scaled, t = dense_maps(model, xs, tta, f)
+        seconds += t
+        for m, d in zip(maps, scaled, strict=True):
+            m += resize(d, m.shape, order=1, preserve_range=True, anti_aliasing=f > 1)
+    return [m / (1 + len(extra)) for m in maps], seconds
+
+
 def resize_image(x: np.ndarray, factor: float) -> np.ndarray:
     """A ``(C, Y, X)`` image resized by ``factor`` (linear; smoothed when shrinking)."""
     if factor == 1:
@@ -180,11 +199,13 @@ def median_diameter(labels: np.ndarray) -> float:
     return float(2 * np.sqrt(np.median(areas) / np.pi)) if len(areas) else float("nan")
 
 
-def size_factor(diameter: float, target: float, shape: tuple[int, ...], least: int) -> float:
-    """Factor that gives objects ``target`` px, within [1/4, 4] and >= ``least`` px sides."""
+def size_factor(diameter: float, target: float, shape: tuple[int, ...], least: int,
+                floor: float = 0.25) -> float:
+    """Factor that gives objects ``target`` px, within [floor, 4] and >= ``least`` px sides
+    (``floor`` 1: images are only enlarged, never shrunk)."""
     if not np.isfinite(diameter) or diameter <= 0:
         return 1.0
-    return float(max(np.clip(target / diameter, 0.25, 4.0), least / min(shape)))
+    return float(max(np.clip(target / diameter, floor, 4.0), least / min(shape)))
 
 
 def resize_split(xs: list, ys: list, target: float, least: int) -> tuple[list, list]:
@@ -201,15 +222,16 @@ def resize_split(xs: list, ys: list, target: float, least: int) -> tuple[list, l
     return out_x, out_y
 
 
-def factor_error(factors: list[float], truths: list, target: float, xs: list) -> float:
+def factor_error(factors: list[float], truths: list, target: float, xs: list,
+                 floor: float = 0.25) -> float:
     """Median |log2(estimated / true factor)|: how well object sizes were estimated."""
-    true = [size_factor(median_diameter(t), target, x.shape[1:], 1)
+    true = [size_factor(median_diameter(t), target, x.shape[1:], 1, floor)
             for t, x in zip(truths, xs, strict=True)]
     return float(np.median(np.abs(np.log2(np.asarray(factors) / np.asarray(true)))))
 
 
-def estimate_factors(model, xs: list, target: float, params: dict, passes: int = 2
-                     ) -> list[float]:
+def estimate_factors(model, xs: list, target: float, params: dict, passes: int = 2,
+                     floor: float = 0.25) -> list[float]:
     """Per-image resize factors from the model's own objects (no ground truth).
 
     Each pass segments the images at the current factors, measures the median
@@ -220,19 +242,20 @@ def estimate_factors(model, xs: list, target: float, params: dict, passes: int =
     for _ in range(passes):
         maps, _ = dense_maps(model, xs, scale=factors)
         factors = [size_factor(median_diameter(extract_with(model, d, params)) / f,
-                               target, x.shape[1:], 1)
+                               target, x.shape[1:], 1, floor)
                    for d, f, x in zip(maps, factors, xs, strict=True)]
     return factors
 
 
-def sized(model, xs: list, truths: list, target: float) -> tuple[list[float], float, float]:
+def sized(model, xs: list, truths: list, target: float, floor: float = 0.25
+          ) -> tuple[list[float], float, float]:
     """Resize factors of ``xs`` from the model's objects, the seconds that took, and
     their median |log2| error against the ground truth's sizes (reported only)."""
     t0 = time.time()
     factors = estimate_factors(model, xs, target,
-                               {"mask_threshold": 0.5, "marker_threshold": 0.5})
+                               {"mask_threshold": 0.5, "marker_threshold": 0.5}, floor=floor)
     seconds = time.time() - t0
-    error = factor_error(factors, truths, target, xs)
+    error = factor_error(factors, truths, target, xs, floor)
     print(f"  size factors {np.percentile(factors, [0, 50, 100])}, median |log2 error| "
           f"{error:.3f}", flush=True)
     return factors, seconds, error
@@ -335,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="train and predict with every image resized so that its median "
                          "object diameter is this many px (Cellpose's recipe); at "
                          "prediction the size comes from the model's own objects")
+    ap.add_argument("--scale-tta", type=float, nargs="+", metavar="F",
+                    help="average the maps of the images as they are and resized by each "
+                         "F (maps brought back to the image grid)")
+    ap.add_argument("--enlarge-only", action="store_true",
+                    help="with --diameter: only enlarge images whose objects are smaller "
+                         "(never shrink)")
     ap.add_argument("--ensemble", nargs="+", metavar="RUN",
                     help="score the mean maps of the models <RUN>/model_<method> of earlier "
                          "runs (no training; thresholds chosen on validation as usual); "
@@ -375,15 +404,23 @@ def main(argv: list[str] | None = None) -> int:
             label += " + 8-view TTA" if tta else ""
             if args.scale != 1:
                 label += f" (images x{args.scale:g})"
+            if args.scale_tta:
+                label += f" (mean of scales 1, {', '.join(f'{f:g}' for f in args.scale_tta)})"
             if args.diameter:
-                label += f" (objects resized to {args.diameter:g} px)"
+                label += (f" (objects under {args.diameter:g} px enlarged)" if args.enlarge_only
+                          else f" (objects resized to {args.diameter:g} px)")
             maps, seconds = {}, {}
             for s in ("val", "test"):
                 factors, sizing_s = args.scale, 0.0
                 if args.diameter:
                     factors, sizing_s, sizing[s] = sized(model, loaded[s][0], truths[s],
-                                                         args.diameter)
-                dense, seconds[s] = dense_maps(model, loaded[s][0], tta, factors)
+                                                         args.diameter,
+                                                         1.0 if args.enlarge_only else 0.25)
+                if args.scale_tta:
+                    dense, seconds[s] = multiscale_maps(model, loaded[s][0], args.scale_tta,
+                                                        tta)
+                else:
+                    dense, seconds[s] = dense_maps(model, loaded[s][0], tta, factors)
                 seconds[s] += sizing_s
                 maps[s] = [(d, x.shape[1:]) for d, x in zip(dense, loaded[s][0], strict=True)]
             best, _val_obj = tune(extract_back, maps["val"], truths["val"], GRIDS[name])
