@@ -39,11 +39,17 @@ from microsight.engine.tuning import extract_with, label_images
 from microsight.metrics.segmentation import overlap_counts
 
 
-def error_classes(truth: np.ndarray, pred: np.ndarray) -> dict[str, list[float]]:
-    """Diameters (px) of the nuclei in each class (predicted classes: the object's)."""
+def overlaps(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Overlap counts, true and predicted areas and IoU, background in row/column 0."""
     table = overlap_counts(truth, pred)
     true_area, pred_area = table.sum(1), table.sum(0)
     iou = table / np.maximum(true_area[:, None] + pred_area[None, :] - table, 1)
+    return table, true_area, pred_area, iou
+
+
+def error_classes(truth: np.ndarray, pred: np.ndarray) -> dict[str, list[float]]:
+    """Diameters (px) of the nuclei in each class (predicted classes: the object's)."""
+    table, true_area, pred_area, iou = overlaps(truth, pred)
     out: dict[str, list[float]] = defaultdict(list)
     for i in np.flatnonzero(true_area[1:]) + 1:
         diameter = 2 * np.sqrt(true_area[i] / np.pi)
@@ -75,18 +81,16 @@ def error_classes(truth: np.ndarray, pred: np.ndarray) -> dict[str, list[float]]
 
 def matched_outlines(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """``(diameter, IoU, predicted / true area)`` of every nucleus matched at IoU 0.5."""
-    table = overlap_counts(truth, pred)
-    true_area, pred_area = table.sum(1), table.sum(0)
-    iou = table / np.maximum(true_area[:, None] + pred_area[None, :] - table, 1)
-    rows = []
-    for i in np.flatnonzero(true_area[1:]) + 1:
-        if table.shape[1] < 2:
-            break
-        j = int(iou[i, 1:].argmax()) + 1
-        if iou[i, j] >= 0.5:
-            rows.append((2 * np.sqrt(true_area[i] / np.pi), iou[i, j],
-                         pred_area[j] / true_area[i]))
-    return np.asarray(rows, np.float64).reshape(-1, 3)
+    _, true_area, pred_area, iou = overlaps(truth, pred)
+    if iou.shape[0] < 2 or iou.shape[1] < 2:
+        return np.zeros((0, 3))
+    best = iou[1:, 1:].argmax(1) + 1
+    nuclei = np.arange(1, iou.shape[0])
+    best_iou = iou[nuclei, best]
+    keep = best_iou >= 0.5
+    area = true_area[1:][keep].astype(np.float64)
+    return np.stack([2 * np.sqrt(area / np.pi), best_iou[keep],
+                     pred_area[best[keep]] / area], axis=1)
 
 
 def outline_table(rows: np.ndarray, edges=(0, 10, 15, 20, 30, np.inf)) -> None:

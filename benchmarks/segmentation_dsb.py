@@ -72,6 +72,8 @@ THRESHOLDS = (0.5, 0.7, 0.75, 0.9)
 # Methods whose dense maps are equivariant to flips/rotations (test-time averaging valid).
 TTA_OK = {"distmap"}
 PEERS = REPO / "bench_out" / "seg_peers"
+# Size normalization never shrinks an image more than this.
+SHRINK_LIMIT = 0.25
 
 METHODS = {
     "starconvex": {"method": "starconvex", "n_rays": 32, "depth": 3},
@@ -200,7 +202,7 @@ def median_diameter(labels: np.ndarray) -> float:
 
 
 def size_factor(diameter: float, target: float, shape: tuple[int, ...], least: int,
-                floor: float = 0.25) -> float:
+                floor: float = SHRINK_LIMIT) -> float:
     """Factor that gives objects ``target`` px, within [floor, 4] and >= ``least`` px sides
     (``floor`` 1: images are only enlarged, never shrunk)."""
     if not np.isfinite(diameter) or diameter <= 0:
@@ -223,7 +225,7 @@ def resize_split(xs: list, ys: list, target: float, least: int) -> tuple[list, l
 
 
 def factor_error(factors: list[float], truths: list, target: float, xs: list,
-                 floor: float = 0.25) -> float:
+                 floor: float = SHRINK_LIMIT) -> float:
     """Median |log2(estimated / true factor)|: how well object sizes were estimated."""
     true = [size_factor(median_diameter(t), target, x.shape[1:], 1, floor)
             for t, x in zip(truths, xs, strict=True)]
@@ -231,7 +233,7 @@ def factor_error(factors: list[float], truths: list, target: float, xs: list,
 
 
 def estimate_factors(model, xs: list, target: float, params: dict, passes: int = 2,
-                     floor: float = 0.25) -> list[float]:
+                     floor: float = SHRINK_LIMIT) -> list[float]:
     """Per-image resize factors from the model's own objects (no ground truth).
 
     Each pass segments the images at the current factors, measures the median
@@ -247,7 +249,7 @@ def estimate_factors(model, xs: list, target: float, params: dict, passes: int =
     return factors
 
 
-def sized(model, xs: list, truths: list, target: float, floor: float = 0.25
+def sized(model, xs: list, truths: list, target: float, floor: float = SHRINK_LIMIT
           ) -> tuple[list[float], float, float]:
     """Resize factors of ``xs`` from the model's objects, the seconds that took, and
     their median |log2| error against the ground truth's sizes (reported only)."""
@@ -371,6 +373,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tta", action="store_true",
                     help="also score distmap with 8-view test-time averaging")
     args = ap.parse_args(argv)
+    if args.enlarge_only and not args.diameter:
+        ap.error("--enlarge-only needs --diameter")
+    if args.scale_tta and (args.diameter or args.scale != 1):
+        ap.error("--scale-tta averages fixed scales: give it without --diameter / --scale")
     split = make_split(args.data, SPLIT)
     if args.quick:
         split = {k: v[:6] for k, v in split.items()}
@@ -415,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.diameter:
                     factors, sizing_s, sizing[s] = sized(model, loaded[s][0], truths[s],
                                                          args.diameter,
-                                                         1.0 if args.enlarge_only else 0.25)
+                                                         1.0 if args.enlarge_only else SHRINK_LIMIT)
                 if args.scale_tta:
                     dense, seconds[s] = multiscale_maps(model, loaded[s][0], args.scale_tta,
                                                         tta)
