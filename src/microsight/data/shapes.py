@@ -22,9 +22,10 @@ def star_distances(labels: np.ndarray, n_rays: int = 32, *, max_steps: int | Non
                    ) -> np.ndarray:
     """Distance from every object pixel to its object's border along each ray.
 
-    Rays march in unit steps; the distance is the first step that leaves the
-    object (another id, background or the image edge), minus half a pixel
-    refined to the sub-pixel crossing of the step. Background pixels get 0.
+    Rays march in unit steps (positions rounded to the nearest pixel); the
+    distance is the first step that leaves the object (another id, background
+    or the image edge) minus half a pixel, where the border lies between the
+    last step inside and the first outside. Background pixels get 0.
 
     Parameters
     ----------
@@ -47,29 +48,48 @@ def star_distances(labels: np.ndarray, n_rays: int = 32, *, max_steps: int | Non
     bi, yi, xi = np.nonzero(batch)
     if len(bi) == 0:
         return out if labels.ndim == 3 else out[0]
-    own = batch[bi, yi, xi]
-    flat = batch.ravel()
     steps = max_steps or max(h, w)
-    for k, angle in enumerate(ray_angles(n_rays)):
-        dy, dx = np.sin(angle), np.cos(angle)
-        active = np.arange(len(bi))
-        dist = np.zeros(len(bi), np.float32)
-        for t in range(1, steps + 1):
-            yy = np.rint(yi[active] + t * dy).astype(np.int64)
-            xx = np.rint(xi[active] + t * dx).astype(np.int64)
-            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-            same = np.zeros(len(active), bool)
-            idx = (bi[active[inside]] * h + yy[inside]) * w + xx[inside]
-            same[inside] = flat[idx] == own[active[inside]]
-            ended = active[~same]
-            # The border lies between the last inside step and the first outside one.
-            dist[ended] = t - 0.5
-            active = active[same]
-            if len(active) == 0:
-                break
-        dist[active] = steps
-        out[bi, k, yi, xi] = dist
+    # A one-pixel background frame ends every ray at the image edge: a step moves
+    # at most one pixel along each axis, so no ray can jump over the frame. Rays
+    # then march on flat indices, one added offset per step.
+    flat = np.pad(batch, ((0, 0), (1, 1), (1, 1))).ravel()
+    row = w + 2
+    t = np.arange(1, steps + 1)
+    angles = ray_angles(n_rays)
+    offsets = (np.rint(np.sin(angles)[:, None] * t).astype(np.int64) * row
+               + np.rint(np.cos(angles)[:, None] * t).astype(np.int64))  # (R, steps)
+    start = (bi * (h + 2) + yi + 1) * row + xi + 1
+    own = batch[bi, yi, xi]
+    for k in range(n_rays):
+        out[bi, k, yi, xi] = _march(flat, start, own, offsets[k])
     return out if labels.ndim == 3 else out[0]
+
+
+def _march(flat: np.ndarray, start: np.ndarray, own: np.ndarray, offsets: np.ndarray
+           ) -> np.ndarray:
+    """Steps (minus half a pixel) until each ray from ``start`` leaves its object."""
+    steps = len(offsets)
+    dist = np.full(len(start), steps, np.float32)
+    index = np.arange(len(start))
+    alive = np.ones(len(start), bool)
+    n_alive = len(start)
+    for k, offset in enumerate(offsets):
+        # Ended rays keep marching until the next compaction; clipping keeps their
+        # (ignored) reads inside the array.
+        left = np.take(flat, start + offset, mode="clip") != own
+        left &= alive
+        n_left = np.count_nonzero(left)
+        if n_left == 0:
+            continue
+        dist[index[left]] = k + 0.5
+        alive &= ~left
+        n_alive -= n_left
+        if n_alive == 0:
+            break
+        if n_alive < len(index) // 2:  # compacting every step would cost more than it saves
+            index, start, own = index[alive], start[alive], own[alive]
+            alive = np.ones(n_alive, bool)
+    return dist
 
 
 def normalized_edt(labels: np.ndarray) -> np.ndarray:
