@@ -58,6 +58,28 @@ def test_star_distances_stop_at_a_touching_neighbour_and_the_edge() -> None:
     batch = star_distances(np.stack([lab, lab]), 4)
     assert np.array_equal(batch[1], d)
 
+def one_ray(lab: np.ndarray, y: int, x: int, angle: float, max_steps: int) -> float:
+    """Star distance of one pixel along one ray, marched point by point."""
+    for t in range(1, max_steps + 1):
+        yy, xx = round(y + t * np.sin(angle)), round(x + t * np.cos(angle))
+        if not (0 <= yy < lab.shape[0] and 0 <= xx < lab.shape[1]) or lab[yy, xx] != lab[y, x]:
+            return t - 0.5
+    return float(max_steps)
+
+
+@pytest.mark.parametrize("max_steps", [None, 3])
+def test_star_distances_match_marching_each_ray_alone(max_steps) -> None:
+    rng = np.random.default_rng(3)
+    lab = np.zeros((2, 24, 30), np.int32)
+    for b in range(2):
+        for k in range(1, 7):
+            lab[b][disk(rng.uniform(0, 24, 2), rng.uniform(2, 8), shape=(24, 30))] = k
+    d = star_distances(lab, 8, max_steps=max_steps)
+    for b, y, x in zip(*np.nonzero(lab), strict=True):
+        expected = [one_ray(lab[b], y, x, a, max_steps or 30) for a in ray_angles(8)]
+        assert np.allclose(d[b, :, y, x], expected)
+    assert np.all(d[0][:, lab[0] == 0] == 0)  # background
+
 
 def test_polygon_from_star_distances_recovers_the_object() -> None:
     lab = disk_labels(radius=9)
