@@ -58,6 +58,7 @@ def test_star_distances_stop_at_a_touching_neighbour_and_the_edge() -> None:
     batch = star_distances(np.stack([lab, lab]), 4)
     assert np.array_equal(batch[1], d)
 
+
 def one_ray(lab: np.ndarray, y: int, x: int, angle: float, max_steps: int) -> float:
     """Star distance of one pixel along one ray, marched point by point."""
     for t in range(1, max_steps + 1):
