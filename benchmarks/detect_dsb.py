@@ -58,7 +58,7 @@ from microsight.data.points import coords, find_peaks, label_centroids
 from microsight.engine.bundle import load_model
 from microsight.engine.predict import TileSettings
 from microsight.engine.training import train_model
-from microsight.engine.tuning import extract_with
+from microsight.families.segmentation.tuning import extract_with
 from microsight.methods.detect.module import (
     DetectModule,
     load_detection_data,

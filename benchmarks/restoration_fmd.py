@@ -26,7 +26,7 @@ Split (the same as ``benchmarks/care_fmd.py``, whose data helpers are imported)
     seed); CAREamics takes its 8 validation patches from the training images.
     - classical baselines: Gaussian filter and non-local means with sigma / strength
       chosen on the training FOVs (``care_fmd.tune_on_training``), microsight's default
-      non-local means and Richardson-Lucy (``microsight.engine.restoration``).
+      non-local means and Richardson-Lucy (``microsight.families.restoration.module``).
 
 Same budget for every network: ``--steps`` optimizer steps (default 400) of ``--batch``
 16 patches of ``--patch`` 64x64, as ``steps / steps_per_epoch`` epochs of
@@ -93,7 +93,7 @@ from care_fmd import (  # benchmarks/ is on sys.path: reuse the CARE benchmark's
 )
 
 from microsight import predict, train
-from microsight.engine.restoration import (
+from microsight.families.restoration.module import (
     gaussian_baseline,
     nlm_baseline,
     richardson_lucy_baseline,

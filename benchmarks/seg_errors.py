@@ -35,7 +35,7 @@ from segmentation_dsb import DATA, dense_maps
 
 from microsight.data.pairs import load_items
 from microsight.engine.bundle import load_model
-from microsight.engine.tuning import extract_with, label_images
+from microsight.families.segmentation.tuning import extract_with, label_images
 from microsight.metrics.segmentation import overlap_counts
 
 

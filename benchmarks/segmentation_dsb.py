@@ -57,10 +57,15 @@ from microsight.config import get_method
 from microsight.data.pairs import TrainingSet, load_items
 from microsight.data.shapes import relabel_random
 from microsight.engine.bundle import load_model
-from microsight.engine.segmentation import classical_instances, normalize_inputs
 from microsight.engine.training import train_model
-from microsight.engine.tuning import dense_outputs, extract_with, label_images, objective
 from microsight.engine.uncertainty import DihedralTTA, combine
+from microsight.families.segmentation.module import classical_instances, normalize_inputs
+from microsight.families.segmentation.tuning import (
+    dense_outputs,
+    extract_with,
+    label_images,
+    objective,
+)
 from microsight.metrics.segmentation import matching, pool_matching
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -19,6 +19,7 @@ import yaml
 
 from microsight.config import (
     Configuration,
+    MethodSpec,
     available_methods,
     get_method,
     load_config,
@@ -27,8 +28,7 @@ from microsight.config import (
 )
 from microsight.engine.bundle import Model, zip_bundle
 from microsight.engine.bundle import load_model as _load_bundle
-from microsight.engine.evaluate import Evaluation, evaluate_model
-from microsight.engine.inference import predict_image
+from microsight.engine.evaluate import Evaluation
 from microsight.engine.ood import OutOfDistributionWarning as OutOfDistributionWarning
 from microsight.engine.ood import (
     score_image,
@@ -162,9 +162,20 @@ def train(
             # Whole epochs make the budget exactly; a step limit as well would be
             # redundant, and Lightning replays an epoch's end when resuming under one.
             cfg.training.max_steps = None
-    module_class = get_method(method).module_class
-    data, normalization = module_class.prepare_training(cfg, input, target, axes)
+    spec = get_method(method)
+    _check_target(spec, target)
+    data, normalization = spec.part("training_data")(cfg, input, target, axes)
     return train_model(cfg, data, normalization, out, resume=resume, progress=progress)
+
+
+def _check_target(spec: MethodSpec, target: str | Path | None) -> None:
+    """Refuse a missing or superfluous target as the method declares it."""
+    if spec.needs_target is True and target is None:
+        raise MicrosightError(f"method {spec.name} needs --target ({spec.summary}); pass "
+                              "the images or annotations it should learn from")
+    if spec.needs_target is False and target is not None:
+        raise MicrosightError(f"method {spec.name} takes no --target ({spec.summary}); "
+                              "drop --target")
 
 
 def _tile_settings(model: Model, tile: int | None, overlap: int | None,
@@ -260,22 +271,17 @@ def predict(
     name = image.path.name if image.path else "the image"
     report = score_image(model, image) if check else {"available": False, "note": "not asked"}
     warn_if_outside(report, name)
-    own = getattr(type(model.module), "predict_image", None)
-    if own is not None:
-        if mode is not None:
-            raise MicrosightError(f"method {model.method} writes no uncertainty map; leave "
-                                  "out --uncertainty")
-        if (len(models) > 1 or tta) and not getattr(type(model.module), "averages_members",
-                                                    False):
-            raise MicrosightError(f"method {model.method} has no ensemble or tta prediction; "
-                                  "give one model without --tta")
-        # Methods whose output is not an image (points, classes, tables) predict their way;
-        # segmentation averages its members' (or views') dense maps, then extracts objects.
-        result = own(combine(models, None, tta), image, out, settings=settings,
-                     progress=progress)
-    else:
-        result = predict_image(combine(models, mode, tta), image, out, settings=settings,
-                               progress=progress, uncertainty=where)
+    spec = get_method(model.method)
+    if mode is not None and not spec.uncertainty_maps:
+        raise MicrosightError(f"method {model.method} writes no uncertainty map; leave "
+                              "out --uncertainty")
+    if (len(models) > 1 or tta) and not spec.ensembles:
+        raise MicrosightError(f"method {model.method} has no ensemble or tta prediction; "
+                              "give one model without --tta")
+    predictor = spec.part("predictor")
+    extra = {"uncertainty": where} if spec.uncertainty_maps else {}
+    result = predictor(combine(models, mode, tta), image, out, settings=settings,
+                       progress=progress, **extra)
     if out is not None and check:
         write_sidecar(out, {
             "image": str(image.path) if image.path else None,
@@ -322,13 +328,11 @@ def evaluate(
     models = [_as_model(m) for m in (model if isinstance(model, (list, tuple)) else [model])]
     if not models:
         raise MicrosightError("no model given")
-    # The method's own evaluation (first member's) scores the combined prediction.
-    own = getattr(type(models[0].module), "evaluate_model", None)
+    # The first member's method scores the combined prediction.
+    evaluator = get_method(models[0].method).part("evaluator")
     model = combine(models, None, tta)
     settings = _tile_settings(model, tile, None, None)
-    if own is not None:
-        return own(model, input, target, axes=axes, report=report, settings=settings)
-    return evaluate_model(model, input, target, axes=axes, report=report, settings=settings)
+    return evaluator(model, input, target, axes=axes, report=report, settings=settings)
 
 
 def tune(model: str | Path, input: str | Path, target: str | Path, *,
@@ -357,7 +361,11 @@ def tune(model: str | Path, input: str | Path, target: str | Path, *,
         and the number of images and objects.
     """
     from microsight.data.pairs import load_items
-    from microsight.engine.tuning import apply_tuning, label_images, tune_postprocessing
+    from microsight.families.segmentation.tuning import (
+        apply_tuning,
+        label_images,
+        tune_postprocessing,
+    )
 
     folder = Path(model)
     if not folder.is_dir():
@@ -438,7 +446,7 @@ def simulate_smlm(out: str | Path, table: str | Path | None = None, *,
     """
     from pydantic import ValidationError
 
-    from microsight.config.base import _format_errors
+    from microsight.config import format_errors
     from microsight.data.smlm import SimulationConfig, simulate
     from microsight.io import write_image
     from microsight.io.localizations import read_localizations, write_localizations
@@ -454,7 +462,7 @@ def simulate_smlm(out: str | Path, table: str | Path | None = None, *,
     try:
         cfg = SimulationConfig.model_validate(settings)
     except ValidationError as exc:
-        raise MicrosightError(f"invalid simulation settings: {_format_errors(exc)}") from None
+        raise MicrosightError(f"invalid simulation settings: {format_errors(exc)}") from None
     sim = simulate(cfg, table=read_localizations(sites) if sites is not None else None)
     out = Path(out)
     name = out.name[:-len(".ome.zarr")] if out.name.endswith(".ome.zarr") else out.stem

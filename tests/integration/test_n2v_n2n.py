@@ -174,5 +174,5 @@ def test_wrong_number_of_folders_is_one_clear_error(tmp_path, noisy_dirs, capsys
     n2n = _config(tmp_path, {"method": "n2n"})
     assert main(["train", "n2n", "-i", a, "-o", str(tmp_path / "y"), "--config", n2n,
                  "--no-progress"]) == 2
-    assert "pairs of noisy frames" in capsys.readouterr().err
+    assert "n2n needs --target" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -91,10 +91,10 @@ def test_broken_method_package_is_skipped_with_a_clear_error(tmp_path, monkeypat
                         [*microsight.methods.__path__, str(tmp_path)])
     monkeypatch.setattr(registry, "_DISCOVERED", False)
     monkeypatch.setattr(registry, "_BROKEN", {})
-    with pytest.warns(RuntimeWarning, match="'half_done' failed to import"):
+    with pytest.warns(RuntimeWarning, match="'half_done' failed to load"):
         methods = available_methods()
     assert "care" in methods
-    with pytest.raises(MicrosightError, match=r"installed but failed to import.*not_a_real"):
+    with pytest.raises(MicrosightError, match=r"installed but failed to load.*not_a_real"):
         registry.get_method("half-done")
 
 

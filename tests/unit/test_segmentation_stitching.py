@@ -12,8 +12,8 @@ from microsight.api import build_config
 from microsight.data.shapes import normalized_edt, star_distances
 from microsight.engine.bundle import Model
 from microsight.engine.predict import TileSettings
-from microsight.engine.segmentation import BlockStitcher, Objects
-from microsight.engine.tuning import tune_postprocessing
+from microsight.families.segmentation.module import BlockStitcher, Objects
+from microsight.families.segmentation.tuning import tune_postprocessing
 from microsight.methods.distmap.module import DistMapModule, watershed_from_maps
 from microsight.methods.starconvex.module import polygons_from_maps
 from microsight.metrics.segmentation import matching
@@ -106,7 +106,8 @@ def test_distmap_marker_h_seeds_only_peaks_of_that_height() -> None:
 class _Identity(torch.nn.Module):
     """Stands in for a network: returns its (already ideal) input maps."""
 
-    divisor, out_channels = 1, 2
+    divisor, out_channels, output_scale = 1, 2, 1
+    prediction_channels = out_channels
 
     def __init__(self):
         super().__init__()

@@ -1,19 +1,24 @@
-"""Versioned configuration models and the method registry."""
+"""Versioned configuration models and the method registry (torch-free)."""
 
 from microsight.config.base import (
     CONFIG_VERSION,
-    Configuration,
     DataConfig,
     MethodConfig,
     NormalizationConfig,
     TrainingConfig,
+    format_errors,
+    merge_overrides,
+)
+from microsight.config.configuration import (
+    Configuration,
     config_to_yaml,
     load_config,
-    merge_overrides,
     validate_config,
 )
+from microsight.config.networks import UNetConfig
 from microsight.config.registry import (
-    MethodInfo,
+    ENTRY_POINT_GROUP,
+    MethodSpec,
     available_methods,
     get_method,
     method_config_class,
@@ -22,14 +27,17 @@ from microsight.config.registry import (
 
 __all__ = [
     "CONFIG_VERSION",
+    "ENTRY_POINT_GROUP",
     "Configuration",
     "DataConfig",
     "MethodConfig",
-    "MethodInfo",
+    "MethodSpec",
     "NormalizationConfig",
     "TrainingConfig",
+    "UNetConfig",
     "available_methods",
     "config_to_yaml",
+    "format_errors",
     "get_method",
     "load_config",
     "merge_overrides",

@@ -8,21 +8,16 @@ describes itself. Every default trains on a 2-core laptop CPU.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializeAsAny,
     ValidationError,
     field_validator,
     model_validator,
 )
-
-from microsight.errors import MicrosightError
 
 CONFIG_VERSION = 1
 
@@ -155,116 +150,14 @@ class MethodConfig(StrictModel):
     method: str
 
 
-class Configuration(StrictModel):
-    """A complete, versioned recipe for one model."""
-
-    version: int = Field(CONFIG_VERSION, description="Config schema version.")
-    name: str = Field("model", description="Model name, shown in reports.")
-    method: SerializeAsAny[MethodConfig]
-    data: DataConfig = Field(default_factory=DataConfig)
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
-
-    @field_validator("version")
-    @classmethod
-    def _known_version(cls, value: int) -> int:
-        if value > CONFIG_VERSION:
-            raise ValueError(
-                f"config version {value} is newer than this microsight understands "
-                f"({CONFIG_VERSION}); upgrade microsight"
-            )
-        return value
-
-    @field_validator("method", mode="before")
-    @classmethod
-    def _method_from_registry(cls, value: Any) -> Any:
-        from microsight.config.registry import method_config_class
-
-        if isinstance(value, MethodConfig):
-            return value
-        if isinstance(value, str):
-            value = {"method": value}
-        if not isinstance(value, dict) or "method" not in value:
-            raise ValueError("'method' must name a method, e.g. method: {method: care}")
-        return method_config_class(value["method"]).model_validate(value)
-
-    @model_validator(mode="after")
-    def _patch_matches_dims(self) -> Configuration:
-        ndim = getattr(self.method, "ndim", None)
-        if ndim is not None and len(self.data.patch_size) != ndim:
-            raise ValueError(
-                f"data.patch_size has {len(self.data.patch_size)} sizes but the model is "
-                f"{ndim}D; give {ndim} sizes"
-            )
-        divisor = getattr(self.method, "divisor", 1)
-        bad = [p for p in self.data.patch_size if p % divisor]
-        if bad:
-            raise ValueError(
-                f"data.patch_size {self.data.patch_size} must be multiples of {divisor} "
-                "for this network depth"
-            )
-        return self
-
-
-def _format_errors(exc: ValidationError) -> str:
+def format_errors(exc: ValidationError) -> str:
+    """Pydantic errors as one line: ``field.path: reason; ...``."""
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"].removeprefix("Value error, ")
         parts.append(f"{where}: {msg}")
     return "; ".join(parts)
-
-
-def validate_config(data: dict[str, Any]) -> Configuration:
-    """Build a :class:`Configuration`, turning pydantic errors into one clear line.
-
-    Parameters
-    ----------
-    data : dict
-        Nested configuration values (as read from YAML).
-
-    Returns
-    -------
-    Configuration
-        The validated configuration.
-
-    Raises
-    ------
-    MicrosightError
-        Listing every invalid field with the reason.
-    """
-    try:
-        return Configuration.model_validate(data)
-    except ValidationError as exc:
-        raise MicrosightError(f"invalid configuration: {_format_errors(exc)}") from None
-
-
-def load_config(path: str | Path) -> Configuration:
-    """Read a YAML config file and validate it.
-
-    Parameters
-    ----------
-    path : str or Path
-        YAML file.
-
-    Returns
-    -------
-    Configuration
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MicrosightError(f"config file {path} not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise MicrosightError(f"{path.name} is not valid YAML: {exc}".splitlines()[0]) from None
-    if not isinstance(data, dict):
-        raise MicrosightError(f"{path.name} must hold a mapping of config sections")
-    return validate_config(data)
-
-
-def config_to_yaml(config: Configuration) -> str:
-    """Serialize a configuration to YAML text (round-trips through :func:`load_config`)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
 def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

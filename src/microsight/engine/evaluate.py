@@ -157,13 +157,13 @@ def evaluate_model(
     """
     cls = get_method(model.method).module_class
     metrics = get_method(model.method).metrics
-    scale = int(getattr(model.module, "output_scale", 1))
+    scale = int(model.module.output_scale)
     inputs, targets, summary = load_items(input_path, target_path, ndim=model.ndim, axes=axes,
                                           target_scale=scale)
     names = summary["item_names"]
     rows, panels = [], []
     baselines = cls.baselines(model.config)
-    with_spread = bool(getattr(model.module, "has_uncertainty", False))
+    with_spread = bool(model.module.has_uncertainty)
     rng = np.random.default_rng(0)
     spread_samples: list[np.ndarray] = []
     error_samples: list[np.ndarray] = []
@@ -228,7 +228,7 @@ def calibration_section(report: Report, model: Model, scale: np.ndarray,
     scale, error : numpy.ndarray
         Predicted scale and signed error per sampled pixel (output units).
     """
-    distribution = getattr(model.module, "uncertainty_distribution", "laplace")
+    distribution = model.module.uncertainty_distribution
     cal = regression_calibration(np.maximum(scale, 1e-12), error, distribution=distribution)
     report.add_figure(
         "Uncertainty calibration", reliability_figure(cal),

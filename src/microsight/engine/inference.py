@@ -62,8 +62,7 @@ def item_ndim(model: Model) -> int:
 
 def _item_hook(model: Model) -> ItemHook | None:
     """The method's own ``predict_item(model, item, settings)``, if its module class has one."""
-    module_class = type(model.module)
-    return module_class.predict_item if hasattr(module_class, "predict_item") else None
+    return type(model.module).predict_item
 
 
 def _spatial_axes(ndim: int) -> str:
@@ -130,7 +129,7 @@ class _Uncertainty:
 
     def __init__(self, model: Model, wanted: bool):
         self.module, self.wanted = model.module, wanted
-        if wanted and not getattr(self.module, "has_uncertainty", False):
+        if wanted and not self.module.has_uncertainty:
             raise MicrosightError(
                 f"model {model.config.name} has no uncertainty output; train it with "
                 "method.probabilistic: true")

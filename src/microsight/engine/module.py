@@ -10,6 +10,7 @@ if it needs them, its own training step or output post-processing.
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,13 @@ class MicrosightModule(L.LightningModule):
         self._val = {"loss": 0.0, "sq": 0.0, "n": 0}
 
     # --- what a method provides -------------------------------------------------
+    @abstractmethod
     def build_network(self, config: Configuration, in_channels: int, out_channels: int
                       ) -> nn.Module:
         """Return the network; methods override this."""
         raise NotImplementedError
 
+    @abstractmethod
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Training loss; methods override this."""
         raise NotImplementedError
@@ -163,6 +166,16 @@ class MicrosightModule(L.LightningModule):
     # --- inference ------------------------------------------------------------
     #: Set by prediction code to also return a per-pixel uncertainty (if the method has one).
     predict_uncertainty = False
+    #: A method whose items are not predicted tile by tile sets a classmethod
+    #: ``predict_item(model, item, settings) -> prediction`` here (e.g. care-iso).
+    predict_item = None
+    #: Distribution of a probabilistic output, for the calibration of its uncertainty.
+    uncertainty_distribution = "laplace"
+
+    @property
+    def output_scale(self) -> int:
+        """The output grid is this many times finer than the input's (super-resolution)."""
+        return 1
 
     @classmethod
     def config_for_weights(cls, config: Configuration, state: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from microsight.data.baselines import noise_sigma
 from microsight.data.layout import item_indices, read_item
 from microsight.data.normalization import subsample
 from microsight.data.tiling import tile_starts
@@ -76,9 +77,6 @@ class OutOfDistributionWarning(UserWarning):
 
 # --- statistics of one normalized item --------------------------------------------------
 def _noise(plane: np.ndarray) -> float:
-    # Lazy import: engine.restoration imports the training module, which imports this one.
-    from microsight.engine.restoration import noise_sigma
-
     centre = tuple(slice(max(0, (s - NOISE_CROP) // 2), max(0, (s - NOISE_CROP) // 2)
                          + NOISE_CROP) for s in plane.shape)
     return noise_sigma(plane[centre]) if min(plane.shape[-2:]) >= 3 else 0.0
@@ -368,7 +366,7 @@ def score_item(model, item: np.ndarray, read_region=None) -> dict[str, Any]:
     read_region = read_region or (lambda r: np.asarray(item[(slice(None),) + r]))
     norm = input_normalizer(model.normalization, lambda: subsample(item))
     spatial = tuple(item.shape[1:])
-    k = int(getattr(model.module, "output_scale", 1))
+    k = int(model.module.output_scale)
     patch = tuple(max(1, p // k) for p in desc["patch_size"])
     regions = patch_regions(spatial, patch, model.module.divisor)
     # Statistics on a subsample and on patches only: a huge lazy image is never read whole.
@@ -409,7 +407,7 @@ def score_image(model, image) -> dict[str, Any]:
         return {"available": False,
                 "note": "the model bundle has no out-of-distribution descriptor "
                         "(trained with an older microsight); retrain to enable the check"}
-    if hasattr(type(model.module), "predict_item"):
+    if type(model.module).predict_item is not None:
         return {"available": False,
                 "note": f"method {model.method} predicts whole items its own way; "
                         "no out-of-distribution check"}

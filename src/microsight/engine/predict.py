@@ -102,7 +102,7 @@ class TiledPredictor:
     @property
     def out_channels(self) -> int:
         """Outputs, then per-pixel uncertainties when the module is asked for them."""
-        return getattr(self.module, "prediction_channels", self.module.out_channels)
+        return self.module.prediction_channels
 
     def _forward(self, tiles: list[np.ndarray]) -> np.ndarray:
         x = torch.from_numpy(np.stack(tiles)).to(self.device)
@@ -179,7 +179,7 @@ class TiledPredictor:
 
 def output_scale(module) -> int:
     """Output pixels per input pixel along each spatial axis (``module.output_scale``, 1)."""
-    scale = getattr(module, "output_scale", 1)
+    scale = module.output_scale
     if int(scale) != scale or scale < 1:
         raise ValueError(f"output_scale must be a positive integer, got {scale}")
     return int(scale)

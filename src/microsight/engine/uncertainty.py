@@ -35,13 +35,14 @@ class _Combined:
 
     has_uncertainty = True
     predict_uncertainty = False
+    predict_item = None
 
     def __init__(self, module):
         self.base = module
         self.in_channels = module.in_channels
         self.out_channels = module.out_channels
         self.divisor = module.divisor
-        self.output_scale = getattr(module, "output_scale", 1)
+        self.output_scale = module.output_scale
 
     def parameters(self):
         return self.base.parameters()
@@ -104,7 +105,7 @@ class Ensemble(_Combined):
             same = (m.normalization["mode"] == mode and m.ndim == ref.ndim
                     and m.module.out_channels == ref.module.out_channels
                     and m.module.in_channels == ref.module.in_channels
-                    and getattr(m.module, "output_scale", 1) == self.output_scale)
+                    and m.module.output_scale == self.output_scale)
             if mode == "per_image":
                 same = same and all(m.normalization[k] == ref.normalization[k]
                                     for k in ("p_low", "p_high"))
@@ -174,7 +175,7 @@ def combine(models: list[Model], mode: str | None, tta: bool = False) -> Model:
                               f"with uncertainty {mode!r}")
     averaged = tta or mode == "tta"
     for m in models:
-        if hasattr(type(m.module), "predict_item") and (averaged or mode == "ensemble"
+        if type(m.module).predict_item is not None and (averaged or mode == "ensemble"
                                                         or len(models) > 1):
             raise MicrosightError(
                 f"method {m.method} predicts whole items its own way: no tta or ensemble")

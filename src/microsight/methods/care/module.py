@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.engine.module import MicrosightModule
-from microsight.engine.restoration import RestorationMixin
+from microsight.families.restoration.module import RestorationMixin
 from microsight.methods.care.config import CareConfig
 from microsight.nn import UNet
 
@@ -15,13 +15,6 @@ from microsight.nn import UNet
 MIN_SCALE = 1e-3
 
 
-@register_method(
-    "care",
-    summary="supervised restoration (denoising) from pairs of low/high-quality images",
-    family="restoration",
-    config=CareConfig,
-    metrics=("psnr", "ssim", "nrmse"),
-)
 class CareModule(RestorationMixin, MicrosightModule):
     """U-Net regression from a degraded image to its high-quality counterpart.
 

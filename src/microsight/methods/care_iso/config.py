@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from microsight.methods.care.config import UNetMethodConfig
+from microsight.families.restoration.config import RestorationUNetConfig
 
 
-class CareIsoConfig(UNetMethodConfig):
+class CareIsoConfig(RestorationUNetConfig):
     """Isotropic CARE: restore the axial resolution of anisotropic ZYX stacks.
 
     A 2D U-Net learns from the lateral (XY) planes, degraded along one

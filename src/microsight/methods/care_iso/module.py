@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.data.degrade import make_iso_pairs, resample_axis
 from microsight.data.normalization import subsample
 from microsight.data.pairs import TrainingSet, load_items, split_items
@@ -30,9 +30,9 @@ from microsight.engine.predict import (
     input_normalizer,
     output_normalizer,
 )
-from microsight.engine.restoration import RestorationMixin
 from microsight.engine.training import normalize_set
 from microsight.errors import MicrosightError
+from microsight.families.restoration.module import RestorationMixin
 from microsight.methods.care_iso.config import CareIsoConfig
 from microsight.nn import UNet
 
@@ -64,17 +64,9 @@ def _predict_plane(predictor: TiledPredictor, plane: np.ndarray) -> np.ndarray:
     return out
 
 
-@register_method(
-    "care-iso",
-    summary="isotropic restoration of anisotropic ZYX stacks (2D network, XZ/YZ slices)",
-    family="restoration",
-    config=CareIsoConfig,
-    metrics=("psnr", "ssim", "nrmse"),
-)
 class CareIsoModule(RestorationMixin, MicrosightModule):
     """2D U-Net that undoes axial blur and subsampling in XZ / YZ slices."""
 
-    needs_target = False
 
     def build_network(self, config: Configuration, in_channels: int, out_channels: int
                       ) -> nn.Module:

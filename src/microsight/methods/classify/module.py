@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from microsight.config import Configuration, get_method, register_method
+from microsight.config import Configuration, get_method
 from microsight.data.crops import extract_crop, object_crops, pad_value
 from microsight.data.layout import item_indices, read_item
 from microsight.engine.bundle import Model
@@ -18,15 +18,15 @@ from microsight.engine.evaluate import Evaluation, model_sections
 from microsight.engine.files import atomic_write_text
 from microsight.engine.module import MicrosightModule
 from microsight.errors import MicrosightError
-from microsight.io import Image, read_image
-from microsight.io.labels import read_labels
-from microsight.methods.classify.config import ClassifyConfig
-from microsight.methods.classify.shared import (
+from microsight.families.crops.module import (
     CropMixin,
     class_names,
     model_crops,
     model_folder_crops,
 )
+from microsight.io import Image, read_image
+from microsight.io.labels import read_labels
+from microsight.methods.classify.config import ClassifyConfig
 from microsight.metrics.classification import (
     balanced_accuracy,
     classification_metrics,
@@ -186,13 +186,6 @@ def confusion_figure(cm: np.ndarray, names: list[str]) -> Any:
     return fig
 
 
-@register_method(
-    "classify",
-    summary="classification of crops/images (ResNet), incl. the objects of a label image",
-    family="classification",
-    config=ClassifyConfig,
-    metrics=("accuracy", "balanced_accuracy"),
-)
 class ClassifyModule(CropMixin, MicrosightModule):
     """A small ResNet trained with cross-entropy on fixed-size crops.
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from microsight.engine.smlm import SMLMConfig
+from microsight.families.smlm.config import SMLMConfig
 
 
 class DeepStormConfig(SMLMConfig):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.data.pairs import TrainingSet
 from microsight.data.smlm_render import render_gaussian, render_histogram
 from microsight.engine.bundle import Model
@@ -30,7 +30,8 @@ from microsight.engine.evaluate import Evaluation, model_sections
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TileSettings
 from microsight.engine.sampling import PatchSampler
-from microsight.engine.smlm import (
+from microsight.errors import MicrosightError
+from microsight.families.smlm.module import (
     check_pixel_size,
     classical_table,
     compact_summary,
@@ -43,7 +44,6 @@ from microsight.engine.smlm import (
     reconstruction_figure,
     scaled_input,
 )
-from microsight.errors import MicrosightError
 from microsight.io import Image, write_image
 from microsight.methods.deepstorm.config import DeepStormConfig
 from microsight.metrics.smlm import reconstruction_scores
@@ -74,13 +74,6 @@ def _gaussian_kernel(sigma: float) -> torch.Tensor:
     return (g[:, None] * g[None, :])[None, None]
 
 
-@register_method(
-    "deepstorm",
-    summary="Deep-STORM: super-resolved image (e.g. 8x finer) of a dense SMLM movie",
-    family="smlm",
-    config=DeepStormConfig,
-    metrics=METRICS,
-)
 class DeepStormModule(MicrosightModule):
     """U-Net from a frame to ``factor^2`` sub-pixel channels of the fine spike image."""
 

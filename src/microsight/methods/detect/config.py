@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from microsight.config import MethodConfig
+from microsight.config import UNetConfig
 
 
-class DetectConfig(MethodConfig):
+class DetectConfig(UNetConfig):
     """A U-Net predicting a Gaussian centre heat-map per class; peaks become points.
 
     Targets are label images (object centroids) or CSV point tables
     (``y,x[,class]``) with the same file stem as each input image.
     """
 
+    unet_defaults: ClassVar[dict[str, Any]] = {"base_channels": 16}
+
     method: Literal["detect"] = "detect"
     ndim: Literal[2] = Field(2, description="Point detection works on YX images.")
-    depth: int = Field(2, ge=1, le=5, description="Number of U-Net down-samplings.")
-    base_channels: int = Field(16, ge=4, le=256, description="Features at the first level.")
-    batch_norm: bool = Field(False, description="Batch normalization after convolutions.")
     sigma: float = Field(
         2.0, gt=0, le=20,
         description="Heat-map Gaussian sigma (pixels); the smallest sigma when it follows "
@@ -43,8 +42,3 @@ class DetectConfig(MethodConfig):
         0.05, gt=0, description="Laplacian-of-Gaussian baseline: blob_log threshold.")
     log_min_sigma: float = Field(2.0, gt=0, description="LoG baseline: smallest blob sigma.")
     log_max_sigma: float = Field(8.0, gt=0, description="LoG baseline: largest blob sigma.")
-
-    @property
-    def divisor(self) -> int:
-        """Patch and tile sizes must be multiples of this."""
-        return 2**self.depth

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.data.layout import check_channels, item_indices, read_item
 from microsight.data.normalization import subsample
 from microsight.data.pairs import TrainingSet, load_items, split_items
@@ -157,13 +157,6 @@ def log_points(item: np.ndarray, *, threshold: float = 0.05, min_sigma: float = 
     return make_points(blobs[:, :2])
 
 
-@register_method(
-    "detect",
-    summary="point detection (cells, nuclei, spots) from centre heat-maps; CSV of points",
-    family="detection",
-    config=DetectConfig,
-    metrics=METRICS,
-)
 class DetectModule(MicrosightModule):
     """U-Net from an image to one centre heat-map (logits) per class."""
 

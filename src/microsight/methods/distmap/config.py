@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from microsight.engine.segmentation import InstanceFields
+from microsight.config import UNetConfig
+from microsight.families.segmentation.config import InstanceFields
 
 
-class DistMapConfig(InstanceFields):
+class DistMapConfig(InstanceFields, UNetConfig):
     """A U-Net predicting foreground and each object's normalized distance map.
 
     Targets are instance label images named like the images. Objects are grown
@@ -17,11 +18,10 @@ class DistMapConfig(InstanceFields):
     shape (non-convex cells too), in 2D and 3D.
     """
 
+    unet_defaults: ClassVar[dict[str, Any]] = {"depth": 3}
+
     method: Literal["distmap"] = "distmap"
     ndim: Literal[2, 3] = Field(2, description="2 (YX) or 3 (ZYX).")
-    depth: int = Field(3, ge=1, le=5, description="Number of U-Net down-samplings.")
-    base_channels: int = Field(32, ge=4, le=256, description="Features at the first level.")
-    batch_norm: bool = Field(False, description="Batch normalization after convolutions.")
     distance_weight: float = Field(
         1.0, ge=0, description="Weight of the distance-map loss against the foreground loss.")
     contact_weight: float = Field(
@@ -42,8 +42,3 @@ class DistMapConfig(InstanceFields):
                                      "marker_threshold at a real dip and lets a weaker "
                                      "peak (a ripple, a shoulder) be flooded by its "
                                      "neighbour.")
-
-    @property
-    def divisor(self) -> int:
-        """Patch and tile sizes must be multiples of this."""
-        return 2**self.depth

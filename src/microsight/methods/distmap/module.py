@@ -20,10 +20,9 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.data.shapes import contact_zones, normalized_edt
-from microsight.engine.segmentation import (
-    INSTANCE_METRICS,
+from microsight.families.segmentation.module import (
     Objects,
     SegmentationModule,
     drop_small,
@@ -63,13 +62,6 @@ def watershed_from_maps(foreground: np.ndarray, distance: np.ndarray, *,
     return Objects(labels, seeds, np.nan_to_num(scores))
 
 
-@register_method(
-    "distmap",
-    summary="instance segmentation of touching or non-convex cells: distance map + watershed",
-    family="segmentation",
-    config=DistMapConfig,
-    metrics=INSTANCE_METRICS,
-)
 class DistMapModule(SegmentationModule):
     """U-Net from an image to two maps: foreground (logit) and normalized distance (logit)."""
 

@@ -16,19 +16,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from microsight.config import Configuration, get_method, register_method
+from microsight.config import Configuration, get_method
 from microsight.data.crops import handcrafted_features, object_crops
 from microsight.data.layout import item_indices, read_item
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation, model_sections
 from microsight.engine.module import MicrosightModule
-from microsight.io import Image
-from microsight.methods.classify.module import dihedral_views, write_results
-from microsight.methods.classify.shared import (
+from microsight.families.crops.module import (
     CropMixin,
     load_unlabelled_or_classes,
     model_crops,
 )
+from microsight.io import Image
+from microsight.methods.classify.module import dihedral_views, write_results
 from microsight.methods.embed.config import EmbedConfig
 from microsight.nn.resnet import ResNet
 from microsight.qc import Report
@@ -133,13 +133,6 @@ def scatter_figure(xy: np.ndarray, groups: dict[str, tuple[np.ndarray, list[str]
     return fig
 
 
-@register_method(
-    "embed",
-    summary="self-supervised (contrastive) features of cell crops, clustering, 2D map",
-    family="embedding",
-    config=EmbedConfig,
-    metrics=("knn_accuracy", "adjusted_rand", "nmi"),
-)
 class EmbedModule(CropMixin, MicrosightModule):
     """ResNet encoder + projection head trained with NT-Xent on two views per crop.
 

@@ -1,6 +1,42 @@
-"""Label-free prediction: fluorescence from transmitted light (artificial labelling)."""
+"""Label-free prediction: fluorescence from transmitted light (artificial labelling).
 
+This package declares the method (``SPEC``) and imports only its config;
+the network and its training code load when a model is built.
+"""
+
+import importlib
+from typing import Any
+
+from microsight.config import MethodSpec
 from microsight.methods.labelfree.config import LabelfreeConfig
-from microsight.methods.labelfree.module import LabelfreeModule
 
-__all__ = ["LabelfreeConfig", "LabelfreeModule"]
+SPEC = MethodSpec(
+    name="labelfree",
+    summary="label-free prediction of fluorescence from transmitted light (U-Net, optional "
+            "pix2pix refinement)",
+    family="artificial labelling",
+    config_class=LabelfreeConfig,
+    module="microsight.methods.labelfree.module:LabelfreeModule",
+    training_data="microsight.methods.labelfree.module:LabelfreeModule.prepare_training",
+    needs_target=True,
+    outputs=("image", "uncertainty"),
+    metrics=("pearson", "ssim", "nrmse"),
+    evaluator="microsight.methods.labelfree.module:LabelfreeModule.evaluate_model",
+    ensembles=True,
+    uncertainty_maps=True,
+    exports=True,
+    citation="Ounkomol et al., Label-free prediction of three-dimensional fluorescence images "
+             "from transmitted-light microscopy, Nature Methods 2018",
+)
+
+_LAZY = ("LabelfreeModule",)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        # Imported by name so that declaring the method stays light.
+        return getattr(importlib.import_module(f"{__name__}.module"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["SPEC", "LabelfreeConfig", "LabelfreeModule"]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from microsight.config import MethodConfig
+from microsight.config import UNetConfig
 
 
-class LabelfreeConfig(MethodConfig):
+class LabelfreeConfig(UNetConfig):
     """Predict fluorescence channels from transmitted-light images with a U-Net.
 
     The inputs (one or more transmitted-light channels, e.g. the planes of a
@@ -21,12 +21,10 @@ class LabelfreeConfig(MethodConfig):
     model keeps the original U-Net so that both outputs can be compared.
     """
 
+    unet_defaults: ClassVar[dict[str, Any]] = {"depth": 3, "base_channels": 16}
+
     method: Literal["labelfree"] = "labelfree"
     ndim: Literal[2, 3] = Field(2, description="2 for YX images, 3 for ZYX stacks.")
-    depth: int = Field(3, ge=1, le=5, description="Number of U-Net down-samplings.")
-    base_channels: int = Field(16, ge=4, le=256, description="Features at the first level.")
-    kernel_size: int = Field(3, ge=3, le=7, description="Convolution kernel size (odd).")
-    batch_norm: bool = Field(False, description="Batch normalization after convolutions.")
     loss: Literal["mse", "l1", "ssim_l1"] = Field(
         "l1",
         description=(
@@ -79,13 +77,6 @@ class LabelfreeConfig(MethodConfig):
     disc_channels: int = Field(32, ge=4, le=256, description="Discriminator features, level 1.")
     disc_layers: int = Field(3, ge=1, le=5, description="Discriminator down-samplings.")
 
-    @field_validator("kernel_size")
-    @classmethod
-    def _odd(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {value}")
-        return value
-
     @model_validator(mode="after")
     def _consistent(self) -> LabelfreeConfig:
         if self.gan and not self.refine_from:
@@ -95,11 +86,6 @@ class LabelfreeConfig(MethodConfig):
         if self.z_as_channels and self.ndim == 3:
             raise ValueError("z_as_channels is for 2D models; a 3D model uses Z as depth")
         return self
-
-    @property
-    def divisor(self) -> int:
-        """Patch and tile sizes must be multiples of this."""
-        return 2**self.depth
 
     @property
     def architecture(self) -> dict:

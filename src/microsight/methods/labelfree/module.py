@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.data.normalization import Normalizer
 from microsight.data.pairs import TrainingSet, split_items
 from microsight.engine.bundle import Model, load_model
@@ -38,7 +38,6 @@ from microsight.methods.labelfree.data import (
     target_names,
 )
 from microsight.methods.labelfree.losses import pixel_loss
-from microsight.metrics.labelfree import METRICS
 from microsight.nn import UNet
 from microsight.nn.patchgan import PatchDiscriminator
 
@@ -84,14 +83,6 @@ def _normalize_like(data: TrainingSet, normalization: dict) -> None:
     data.val_targets = [y_norm.apply(y) for y in data.val_targets]
 
 
-@register_method(
-    "labelfree",
-    summary="label-free prediction of fluorescence from transmitted light (U-Net, optional "
-            "pix2pix refinement)",
-    family="artificial labelling",
-    config=LabelfreeConfig,
-    metrics=METRICS,
-)
 class LabelfreeModule(MicrosightModule):
     """U-Net from transmitted-light channels to fluorescence channels (+ optional cGAN)."""
 
@@ -162,7 +153,6 @@ class LabelfreeModule(MicrosightModule):
         return pixel + self.config.method.gan_weight * adversarial + critic
 
     # --- family hooks ------------------------------------------------------------
-    needs_target = True
 
     @classmethod
     def prepare_training(cls, config: Configuration, input_path: str | Path,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.data.pairs import TrainingSet
 from microsight.data.smlm_render import render_gaussian
 from microsight.engine.bundle import Model
@@ -31,8 +31,8 @@ from microsight.engine.evaluate import Evaluation
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TileSettings
 from microsight.engine.sampling import PatchSampler
-from microsight.engine.smlm import (
-    LOC_METRICS,
+from microsight.errors import MicrosightError
+from microsight.families.smlm.module import (
     check_pixel_size,
     classical_table,
     identity_grids,
@@ -45,7 +45,6 @@ from microsight.engine.smlm import (
     scaled_input,
     smlm_evaluation,
 )
-from microsight.errors import MicrosightError
 from microsight.io import Image
 from microsight.io.localizations import concat_tables, make_table, write_localizations
 from microsight.methods.localize.config import LocalizeConfig
@@ -120,14 +119,6 @@ def detect(output: torch.Tensor, m: LocalizeConfig) -> torch.Tensor:
     return hit[:, 0]
 
 
-@register_method(
-    "localize",
-    summary="learned SMLM localization (probability, offsets, photons, uncertainties); "
-            "localization table",
-    family="smlm",
-    config=LocalizeConfig,
-    metrics=LOC_METRICS,
-)
 class LocalizeModule(MicrosightModule):
     """Compact U-Net from frames (with context) to per-pixel emitter parameters."""
 

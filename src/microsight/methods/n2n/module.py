@@ -5,21 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.data.pairs import TrainingSet
 from microsight.errors import MicrosightError
 from microsight.methods.care.module import CareModule
-from microsight.methods.n2n.config import N2NConfig
 
 
-@register_method(
-    "n2n",
-    summary="denoising learned from pairs of independent noisy frames of the same field "
-            "(Noise2Noise)",
-    family="restoration",
-    config=N2NConfig,
-    metrics=("psnr", "ssim", "nrmse"),
-)
 class N2NModule(CareModule):
     """CARE's U-Net regression, with a second noisy frame as the target."""
 

@@ -6,11 +6,20 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from microsight.config import MethodConfig
-from microsight.methods.n2v.masking import max_masked_fraction, min_separation
+from microsight.config import UNetConfig
 
 
-class N2VConfig(MethodConfig):
+def min_separation(neighborhood: int) -> int:
+    """Smallest distance between two masked pixels along some axis (Chebyshev distance)."""
+    return neighborhood // 2 + 1
+
+
+def max_masked_fraction(neighborhood: int, ndim: int) -> float:
+    """Densest masking that still keeps masked pixels out of each other's neighbourhood."""
+    return float(min_separation(neighborhood)) ** -ndim
+
+
+class N2VConfig(UNetConfig):
     """Noise2Void: a U-Net trained on noisy images alone by blind-spot masking.
 
     A small share of the pixels of every patch is replaced (by a neighbour, or
@@ -25,10 +34,6 @@ class N2VConfig(MethodConfig):
 
     method: Literal["n2v"] = "n2v"
     ndim: Literal[2, 3] = Field(2, description="2 for YX images, 3 for ZYX stacks.")
-    depth: int = Field(2, ge=1, le=5, description="Number of U-Net down-samplings.")
-    base_channels: int = Field(32, ge=4, le=256, description="Features at the first level.")
-    kernel_size: int = Field(3, ge=3, le=7, description="Convolution kernel size (odd).")
-    batch_norm: bool = Field(False, description="Batch normalization after convolutions.")
     variant: Literal["n2v", "n2v2"] = Field(
         "n2v",
         description=(
@@ -79,7 +84,7 @@ class N2VConfig(MethodConfig):
             data["manipulator"] = "median" if data.get("variant") == "n2v2" else "uniform"
         return data
 
-    @field_validator("kernel_size", "neighborhood", "struct_span")
+    @field_validator("neighborhood", "struct_span")
     @classmethod
     def _odd(cls, value: int, info: Any) -> int:
         if value % 2 == 0:
@@ -96,8 +101,3 @@ class N2VConfig(MethodConfig):
                 f"{min_separation(self.neighborhood)} pixels apart; use at most {limit:.4g}"
             )
         return self
-
-    @property
-    def divisor(self) -> int:
-        """Patch and tile sizes must be multiples of this."""
-        return 2**self.depth

@@ -30,19 +30,11 @@ from itertools import product
 
 import torch
 
+from microsight.methods.n2v.config import min_separation
+
 STRUCT_AXES = {"horizontal": -1, "vertical": -2}
 # Keeps the floor() of float cell positions from eating into the minimum separation.
 _MARGIN = 0.01
-
-
-def min_separation(neighborhood: int) -> int:
-    """Smallest distance between two masked pixels along some axis (Chebyshev distance)."""
-    return neighborhood // 2 + 1
-
-
-def max_masked_fraction(neighborhood: int, ndim: int) -> float:
-    """Densest masking that still keeps masked pixels out of each other's neighbourhood."""
-    return float(min_separation(neighborhood)) ** -ndim
 
 
 @lru_cache(maxsize=32)

@@ -9,11 +9,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.data.pairs import TrainingSet
 from microsight.engine.module import MicrosightModule
-from microsight.engine.restoration import RestorationMixin
 from microsight.errors import MicrosightError
+from microsight.families.restoration.module import RestorationMixin
 from microsight.methods.n2v.config import N2VConfig
 from microsight.methods.n2v.masking import mask_and_manipulate, masked_mse
 from microsight.nn import UNet
@@ -23,13 +23,6 @@ from microsight.nn import UNet
 VAL_MASK_SEED = 1234
 
 
-@register_method(
-    "n2v",
-    summary="self-supervised denoising from noisy images alone (Noise2Void; N2V2, structN2V)",
-    family="restoration",
-    config=N2VConfig,
-    metrics=("psnr", "ssim", "nrmse"),
-)
 class N2VModule(RestorationMixin, MicrosightModule):
     """Blind-spot U-Net: predicts masked pixels from their neighbourhood.
 
@@ -39,7 +32,6 @@ class N2VModule(RestorationMixin, MicrosightModule):
     clean ground truth (``microsight evaluate`` does that).
     """
 
-    needs_target = False
 
     @classmethod
     def prepare_training(cls, config: Configuration, input_path: str | Path,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from microsight.config import MethodConfig
+from microsight.config import UNetConfig
 
 
-class SRConfig(MethodConfig):
+class SRConfig(UNetConfig):
     """Super-resolution: predict an image ``factor`` times finer in Y and X.
 
     Training data, two ways:
@@ -48,22 +48,11 @@ class SRConfig(MethodConfig):
         None, ge=0, le=20,
         description="Gaussian blur (high-resolution pixels) before downsampling when "
                     "generate_pairs is on; default factor / 2.")
-    # U-Net
-    depth: int = Field(2, ge=1, le=5, description="U-Net: number of down-samplings.")
-    base_channels: int = Field(32, ge=4, le=256, description="U-Net: features at level one.")
-    kernel_size: int = Field(3, ge=3, le=7, description="Convolution kernel size (odd).")
     # RCAN
     n_groups: int = Field(3, ge=1, le=20, description="RCAN: residual groups.")
     n_blocks: int = Field(4, ge=1, le=40, description="RCAN: channel-attention blocks per group.")
     channels: int = Field(32, ge=4, le=256, description="RCAN: feature channels.")
     reduction: int = Field(8, ge=1, le=64, description="RCAN: channel reduction in attention.")
-
-    @field_validator("kernel_size")
-    @classmethod
-    def _odd(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError(f"kernel_size must be odd, got {value}")
-        return value
 
     @model_validator(mode="after")
     def _attention_width(self) -> SRConfig:

@@ -33,14 +33,14 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.data.degrade import make_sr_pairs, upsample_nearest
 from microsight.data.pairs import TrainingSet, load_items, split_items
 from microsight.engine.module import MicrosightModule
-from microsight.engine.restoration import Baseline, RestorationMixin
 from microsight.engine.sampling import PatchSampler
 from microsight.engine.training import normalize_set
 from microsight.errors import MicrosightError
+from microsight.families.restoration.module import Baseline, RestorationMixin
 from microsight.methods.sr.config import SRConfig
 from microsight.metrics import affine_match, percentile_normalize
 from microsight.nn import UNet
@@ -111,13 +111,6 @@ def _zoom(order: int, factor: int) -> Baseline:
     return upsample
 
 
-@register_method(
-    "sr",
-    summary="super-resolution by an integer factor (CARE upsampling U-Net or RCAN)",
-    family="restoration",
-    config=SRConfig,
-    metrics=("psnr", "ssim", "nrmse"),
-)
 class SRModule(RestorationMixin, MicrosightModule):
     """Low-resolution image -> image ``factor`` times finer in Y and X."""
 

@@ -17,10 +17,9 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.data.shapes import normalized_edt, polygon_nms, polygon_vertices, star_distances
-from microsight.engine.segmentation import (
-    INSTANCE_METRICS,
+from microsight.families.segmentation.module import (
     Objects,
     SegmentationModule,
     drop_small,
@@ -49,13 +48,6 @@ def polygons_from_maps(prob: np.ndarray, dist: np.ndarray, *, prob_threshold: fl
     return Objects(labels, centres[kept].astype(np.float64), scores[kept], vertices[kept])
 
 
-@register_method(
-    "starconvex",
-    summary="instance segmentation of roundish objects (nuclei) as star-convex polygons",
-    family="segmentation",
-    config=StarConvexConfig,
-    metrics=INSTANCE_METRICS,
-)
 class StarConvexModule(SegmentationModule):
     """U-Net from an image to 1 + n_rays maps: centre probability (logit), distances."""
 

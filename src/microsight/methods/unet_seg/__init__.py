@@ -1,6 +1,41 @@
-"""Semantic segmentation with a U-Net (background / object / boundary by default)."""
+"""Semantic segmentation with a U-Net (background / object / boundary by default).
 
+This package declares the method (``SPEC``) and imports only its config;
+the network and its training code load when a model is built.
+"""
+
+import importlib
+from typing import Any
+
+from microsight.config import MethodSpec
+from microsight.families.segmentation.config import INSTANCE_METRICS
 from microsight.methods.unet_seg.config import UNetSegConfig
-from microsight.methods.unet_seg.module import UNetSegModule
 
-__all__ = ["UNetSegConfig", "UNetSegModule"]
+SPEC = MethodSpec(
+    name="unet-seg",
+    summary="semantic segmentation (background / object / boundary) with class probabilities",
+    family="segmentation",
+    config_class=UNetSegConfig,
+    module="microsight.methods.unet_seg.module:UNetSegModule",
+    training_data="microsight.methods.unet_seg.module:UNetSegModule.prepare_training",
+    needs_target=True,
+    outputs=("labels", "probabilities", "objects"),
+    metrics=INSTANCE_METRICS + ("mean_iou", "mean_dice", "accuracy"),
+    predictor="microsight.methods.unet_seg.module:UNetSegModule.predict_image",
+    evaluator="microsight.methods.unet_seg.module:UNetSegModule.evaluate_model",
+    ensembles=True,
+    exports=True,
+    citation="Ronneberger et al., U-Net, MICCAI 2015",
+)
+
+_LAZY = ("UNetSegModule",)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        # Imported by name so that declaring the method stays light.
+        return getattr(importlib.import_module(f"{__name__}.module"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["SPEC", "UNetSegConfig", "UNetSegModule"]

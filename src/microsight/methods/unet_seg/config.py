@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from microsight.engine.segmentation import InstanceFields
+from microsight.config import UNetConfig
+from microsight.families.segmentation.config import InstanceFields
 
 
-class UNetSegConfig(InstanceFields):
+class UNetSegConfig(InstanceFields, UNetConfig):
     """A U-Net classifying every pixel into ``n_classes`` classes (softmax).
 
     With ``targets: instances`` (default) the targets are instance label images
@@ -20,6 +21,8 @@ class UNetSegConfig(InstanceFields):
     n_classes - 1) used as they are.
     """
 
+    unet_defaults: ClassVar[dict[str, Any]] = {"depth": 3}
+
     method: Literal["unet-seg"] = "unet-seg"
     ndim: Literal[2, 3] = Field(2, description="2 (YX) or 3 (ZYX).")
     n_classes: int = Field(3, ge=2, le=64, description="Classes including background.")
@@ -29,9 +32,6 @@ class UNetSegConfig(InstanceFields):
     class_weights: list[float] | Literal["balanced", "none"] = Field(
         "balanced", description="Cross-entropy weight per class; 'balanced' sets them from "
                                 "the training labels (inverse square-root frequency).")
-    depth: int = Field(3, ge=1, le=5, description="Number of U-Net down-samplings.")
-    base_channels: int = Field(32, ge=4, le=256, description="Features at the first level.")
-    batch_norm: bool = Field(False, description="Batch normalization after convolutions.")
 
     @model_validator(mode="after")
     def _classes_fit(self) -> UNetSegConfig:
@@ -42,8 +42,3 @@ class UNetSegConfig(InstanceFields):
             raise ValueError(f"class_weights has {len(self.class_weights)} values but there "
                              f"are {self.n_classes} classes")
         return self
-
-    @property
-    def divisor(self) -> int:
-        """Patch and tile sizes must be multiples of this."""
-        return 2**self.depth

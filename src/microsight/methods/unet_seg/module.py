@@ -19,13 +19,13 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from microsight.config import Configuration, register_method
+from microsight.config import Configuration
 from microsight.data.pairs import load_items
 from microsight.data.shapes import inner_boundaries
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation, summarize
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
-from microsight.engine.segmentation import INSTANCE_METRICS, SegmentationModule
+from microsight.families.segmentation.module import SegmentationModule
 from microsight.methods.unet_seg.config import UNetSegConfig
 from microsight.metrics.segmentation import semantic_scores
 from microsight.nn import UNet
@@ -65,13 +65,6 @@ class _ClassWriter:
         return {"label": np.arange(self.n_classes), "area": self.counts}
 
 
-@register_method(
-    "unet-seg",
-    summary="semantic segmentation (background / object / boundary) with class probabilities",
-    family="segmentation",
-    config=UNetSegConfig,
-    metrics=INSTANCE_METRICS + SEMANTIC_METRICS,
-)
 class UNetSegModule(SegmentationModule):
     """U-Net from an image to one logit per class."""
 

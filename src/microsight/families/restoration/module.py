@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from microsight.config import Configuration
+from microsight.data.baselines import (
+    Baseline,
+    gaussian_baseline,
+    nlm_baseline,
+    richardson_lucy_baseline,
+)
 from microsight.data.pairs import TrainingSet
 from microsight.engine.training import prepare_supervised
 from microsight.errors import MicrosightError
@@ -17,73 +21,10 @@ from microsight.metrics import affine_match, percentile_normalize, restoration_m
 from microsight.metrics.resolution import decorrelation_resolution
 from microsight.metrics.squirrel import resolution_scaled_error
 
-Baseline = Callable[[np.ndarray], np.ndarray]
-
-
-def gaussian_baseline(sigma: float = 1.0) -> Baseline:
-    """Gaussian smoothing of each channel over the spatial axes."""
-
-    def smooth(item: np.ndarray) -> np.ndarray:
-        return ndimage.gaussian_filter(item, sigma=(0,) + (sigma,) * (item.ndim - 1))
-
-    return smooth
-
-
-def noise_sigma(image: np.ndarray) -> float:
-    """Gaussian noise level of an image (Immerkaer 1996), averaged over 2D planes.
-
-    Filters each plane with a kernel that cancels smooth structure and takes the
-    mean absolute response, which is robust and needs no wavelet package.
-    """
-    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float64)
-    planes = image.reshape(-1, *image.shape[-2:]).astype(np.float64)
-    sigmas = []
-    for plane in planes:
-        response = ndimage.convolve(plane, kernel)[1:-1, 1:-1]
-        sigmas.append(np.sqrt(np.pi / 2) * np.abs(response).mean() / 6)
-    return float(np.mean(sigmas))
-
-
-def nlm_baseline() -> Baseline:
-    """Non-local means (Buades et al. 2005) with the noise level estimated per channel."""
-    from skimage.restoration import denoise_nl_means
-
-    def denoise(item: np.ndarray) -> np.ndarray:
-        out = np.empty_like(item, dtype=np.float32)
-        for c, channel in enumerate(item):
-            sigma = noise_sigma(channel)
-            out[c] = denoise_nl_means(channel, h=0.8 * sigma, sigma=sigma, patch_size=5,
-                                      patch_distance=6, fast_mode=True)
-        return out
-
-    return denoise
-
-
-def richardson_lucy_baseline(psf_sigma: float = 1.0, iterations: int = 10) -> Baseline:
-    """Richardson-Lucy deconvolution with a Gaussian PSF of ``psf_sigma`` pixels."""
-    from skimage.restoration import richardson_lucy
-
-    def deconvolve(item: np.ndarray) -> np.ndarray:
-        out = np.empty_like(item, dtype=np.float32)
-        radius = max(1, int(np.ceil(3 * psf_sigma)))
-        for c, channel in enumerate(item):
-            delta = np.zeros((2 * radius + 1,) * channel.ndim, np.float32)
-            delta[(radius,) * channel.ndim] = 1
-            psf = ndimage.gaussian_filter(delta, psf_sigma)
-            # RL needs non-negative data; scale to [0, 1] and back.
-            lo, hi = float(channel.min()), float(channel.max())
-            scaled = (channel - lo) / max(hi - lo, 1e-12)
-            out[c] = richardson_lucy(scaled, psf / psf.sum(), num_iter=iterations,
-                                     clip=False) * (hi - lo) + lo
-        return out
-
-    return deconvolve
-
 
 class RestorationMixin:
     """Hooks of image-to-image restoration methods used by training and evaluation."""
 
-    needs_target = True
     report_family = "restoration"
 
     @classmethod
@@ -91,11 +32,6 @@ class RestorationMixin:
                          target_path: str | Path | None, axes: str | None = None
                          ) -> tuple[TrainingSet, dict[str, Any]]:
         """Load and normalize training pairs (input -> target)."""
-        if cls.needs_target and target_path is None:
-            raise MicrosightError(
-                f"method {cls.method_name} learns from pairs: pass --target with the "
-                "high-quality images"
-            )
         return prepare_supervised(config, input_path, target_path, axes)
 
     @staticmethod
@@ -138,7 +74,7 @@ class RestorationMixin:
         """Examples and per-image metrics, then the resolution of the example images."""
         super().report_sections(report, context)  # type: ignore[misc]
         pixel = context.pixel_size
-        scale = int(getattr(context.model.module, "output_scale", 1))
+        scale = int(context.model.module.output_scale)
         rows = []
         for name, images in context.panels:
             row: dict[str, Any] = {"image": name}

@@ -23,16 +23,14 @@ block plus margins of dense maps and labels is held at a time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field
-from scipy import ndimage
 
-from microsight.config import Configuration, MethodConfig, config_to_yaml
+from microsight.config import Configuration, config_to_yaml
+from microsight.data.baselines import classical_instances
 from microsight.data.layout import (
     check_channels,
     item_indices,
@@ -44,246 +42,26 @@ from microsight.data.layout import (
 from microsight.data.normalization import subsample
 from microsight.data.pairs import TrainingSet, load_items, split_items
 from microsight.data.shapes import label_outlines, object_table, relabel_random
+from microsight.data.stitching import (
+    BlockStitcher,
+    Objects,
+    Segmentation,
+    drop_small,
+    empty_objects,
+)
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation, summarize
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.engine.training import normalize_inputs
 from microsight.errors import MicrosightError
+from microsight.families.segmentation.config import INSTANCE_METRICS, InstanceFields
 from microsight.io import Image, open_image_writer
 from microsight.io.shapes import write_geojson, write_table
 from microsight.metrics.segmentation import matching, pool_matching
 
-#: Instance metrics every segmentation report shows (IoU threshold after '@').
-INSTANCE_METRICS = ("ap@0.5", "ap@0.75", "ap@0.9", "f1@0.5", "pq@0.5", "precision@0.5",
-                    "recall@0.5")
 REPORT_THRESHOLDS = tuple(sorted({round(0.1 * k, 1) for k in range(1, 10)} | {0.75}))
 MAX_PANELS = 3
-
-# Extract objects from dense maps ``(C, *block)``: local labels, seeds ``(N, ndim)``
-# (block coordinates), one score per object (label k is object k - 1) and optional
-# polygons ``(N, n, 2)``.
-Extractor = Callable[[np.ndarray], "Objects"]
-
-
-class InstanceFields(MethodConfig):
-    """Fields shared by the instance-segmentation methods."""
-
-    block_margin: int = Field(
-        64, ge=8, description="Context (pixels) around each post-processing block; at least "
-                              "twice the largest object diameter, so that objects crossing "
-                              "block borders come out whole and once.")
-    block_pixels: int = Field(
-        2**20, ge=2**10, description="Pixels per post-processing block (memory bound).")
-    min_size: int = Field(8, ge=0, description="Objects smaller than this (pixels) are dropped.")
-    tune_thresholds: bool = Field(
-        True, description="After training, choose the post-processing thresholds on the "
-                          "validation images (kept in the bundle; see qc.json "
-                          "'postprocessing').")
-    baseline_sigma: float = Field(1.0, ge=0, description="Classical baseline: Gaussian smoothing "
-                                                         "before Otsu's threshold.")
-    baseline_min_distance: int = Field(
-        4, ge=1, description="Classical baseline: smallest distance between watershed seeds.")
-
-
-@dataclass
-class Objects:
-    """Objects extracted from one block."""
-
-    labels: np.ndarray
-    seeds: np.ndarray
-    scores: np.ndarray
-    polygons: np.ndarray | None = None
-
-
-@dataclass
-class Segmentation:
-    """Result of segmenting one item: labels, dense probability maps, object table."""
-
-    labels: np.ndarray
-    probability: np.ndarray | None = None
-    table: dict[str, np.ndarray] = field(default_factory=dict)
-    polygons: dict[int, np.ndarray] | None = None
-
-
-def empty_objects(shape: tuple[int, ...], ndim: int) -> Objects:
-    """No object in a block of ``shape``."""
-    return Objects(np.zeros(shape, np.int32), np.zeros((0, ndim)), np.zeros(0))
-
-
-def drop_small(objects: Objects, min_size: int) -> Objects:
-    """Remove objects smaller than ``min_size`` pixels; keep ids consecutive."""
-    if min_size <= 0 or len(objects.scores) == 0:
-        return objects
-    area = np.bincount(objects.labels.ravel(), minlength=len(objects.scores) + 1)[1:]
-    keep = area[: len(objects.scores)] >= min_size
-    if keep.all():
-        return objects
-    lut = np.zeros(len(objects.scores) + 1, np.int32)
-    lut[1:][keep] = np.arange(1, int(keep.sum()) + 1)
-    return Objects(lut[objects.labels], objects.seeds[keep], objects.scores[keep],
-                   None if objects.polygons is None else objects.polygons[keep])
-
-
-class BlockStitcher:
-    """Turn row bands of dense maps into stitched labels, block by block.
-
-    Parameters
-    ----------
-    shape : tuple of int
-        Spatial shape of the item.
-    extract : callable
-        ``extract(dense_block) -> Objects``.
-    block : int
-        Rows (planes) owned by one block.
-    margin : int
-        Rows of context on each side of a block.
-    write_labels : callable
-        ``write_labels(region, labels)`` receives finished label rows (int32).
-    """
-
-    def __init__(self, shape: tuple[int, ...], extract: Extractor, block: int, margin: int,
-                 write_labels: Callable[[tuple[slice, ...], np.ndarray], None]):
-        self.shape, self.extract = tuple(shape), extract
-        self.block, self.margin = max(int(block), 1), int(margin)
-        self.write_labels = write_labels
-        self.chunks: list[tuple[int, np.ndarray]] = []  # (first row, dense rows)
-        self.rows_in = 0
-        self.next_start = 0
-        self.labels = np.zeros((0, *shape[1:]), np.int32)
-        self.labels_start = 0
-        self.next_id = 1
-        self.row_blocks: list[dict[str, np.ndarray]] = []
-        self.polygons: dict[int, np.ndarray] = {}
-
-    def add(self, region: tuple[slice, ...], dense: np.ndarray) -> None:
-        """Receive the dense maps of rows ``region[0]`` (in order, full extent otherwise)."""
-        start = region[0].start
-        if start != self.rows_in:
-            raise RuntimeError(f"rows arrive out of order: {start} after {self.rows_in}")
-        self.chunks.append((start, dense))
-        self.rows_in = start + dense.shape[1]
-        n0 = self.shape[0]
-        while self.next_start < n0 and self.rows_in >= min(
-                self.next_start + self.block + self.margin, n0):
-            self._process()
-
-    def _dense(self, lo: int, hi: int) -> np.ndarray:
-        parts = [c[:, max(lo - s, 0): hi - s] for s, c in self.chunks
-                 if s < hi and s + c.shape[1] > lo]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-
-    def _process(self) -> None:
-        n0, m = self.shape[0], self.margin
-        a = self.next_start
-        b = min(a + self.block, n0)
-        lo, hi = max(a - m, 0), min(b + m, n0)
-        objects = self.extract(self._dense(lo, hi))
-        owned = (objects.seeds[:, 0] >= a - lo) & (objects.seeds[:, 0] < b - lo)
-        self._paint(objects, np.flatnonzero(owned), lo, hi)
-        self.next_start = b
-        keep_from = b - m if b < n0 else n0
-        self.chunks = [(s, c) for s, c in self.chunks if s + c.shape[1] > keep_from]
-        self._flush(min(keep_from, n0))
-
-    def _paint(self, objects: Objects, kept: np.ndarray, lo: int, hi: int) -> None:
-        grow = hi - (self.labels_start + len(self.labels))
-        if grow > 0:
-            self.labels = np.concatenate(
-                [self.labels, np.zeros((grow, *self.shape[1:]), np.int32)])
-        if len(kept) == 0:
-            return
-        lut = np.zeros(len(objects.scores) + 1, np.int32)
-        lut[kept + 1] = np.arange(self.next_id, self.next_id + len(kept))
-        canvas = self.labels[lo - self.labels_start: hi - self.labels_start]
-        local = np.where(lut[objects.labels] > 0, objects.labels, 0)
-        local[canvas != 0] = 0
-        canvas[local > 0] = lut[local[local > 0]]
-        slices = ndimage.find_objects(local, max_label=len(objects.scores))
-        area = np.bincount(local.ravel(), minlength=len(objects.scores) + 1)
-        self.next_id += len(kept)
-        # An object wholly painted over by a neighbour's block keeps its id unused.
-        kept = np.array([k for k in kept if slices[k] is not None], np.int64)
-        offset = np.zeros(len(self.shape), np.int64)
-        offset[0] = lo
-        # Columns as arrays, one block at a time: a big image holds 10^5+ objects.
-        boxes = np.array([[(sl.start, sl.stop) for sl in slices[k]] for k in kept],
-                         np.int64).reshape(len(kept), len(self.shape), 2)
-        self.row_blocks.append({
-            "label": lut[kept + 1].astype(np.int64), "area": area[kept + 1].astype(np.int64),
-            "score": np.asarray(objects.scores, np.float64)[kept],
-            "seed": np.asarray(objects.seeds, np.float64)[kept] + offset,
-            "min": boxes[..., 0] + offset, "max": boxes[..., 1] + offset})
-        if objects.polygons is not None:
-            for k in kept:
-                self.polygons[int(lut[k + 1])] = (objects.polygons[k] + np.array(
-                    [lo, 0.0])).astype(np.float32)
-
-    def _flush(self, upto: int) -> None:
-        n = upto - self.labels_start
-        if n <= 0:
-            return
-        region = (slice(self.labels_start, upto),) + tuple(slice(0, s) for s in self.shape[1:])
-        self.write_labels(region, self.labels[:n])
-        self.labels = self.labels[n:]
-        self.labels_start = upto
-
-    def table(self) -> dict[str, np.ndarray]:
-        """Object table: label, area, score, seed position, bounding box."""
-        axes = "yx" if len(self.shape) == 2 else "zyx"
-        nd = len(axes)
-        blocks = self.row_blocks or [{
-            "label": np.zeros(0, np.int64), "area": np.zeros(0, np.int64),
-            "score": np.zeros(0), "seed": np.zeros((0, nd)),
-            "min": np.zeros((0, nd), np.int64), "max": np.zeros((0, nd), np.int64)}]
-        cols = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
-        table = {"label": cols["label"], "area": cols["area"], "score": cols["score"]}
-        table.update({a: cols["seed"][:, i] for i, a in enumerate(axes)})
-        table.update({f"min_{a}": cols["min"][:, i] for i, a in enumerate(axes)})
-        table.update({f"max_{a}": cols["max"][:, i] for i, a in enumerate(axes)})
-        return table
-
-
-def classical_instances(item: np.ndarray, *, sigma: float = 1.0, min_distance: int = 4,
-                        min_size: int = 8) -> np.ndarray:
-    """Otsu threshold + distance transform + marker watershed (classical baseline).
-
-    Channels are averaged, the image is smoothed, foreground is the bright side
-    of Otsu's threshold (holes filled, small specks removed), and seeds are the
-    maxima of the smoothed distance transform at least ``min_distance`` apart.
-
-    Parameters
-    ----------
-    item : numpy.ndarray
-        ``(C, Y, X)`` or ``(C, Z, Y, X)`` image.
-
-    Returns
-    -------
-    numpy.ndarray
-        int32 label image.
-    """
-    from skimage.feature import peak_local_max
-    from skimage.filters import threshold_otsu
-    from skimage.segmentation import watershed
-
-    img = np.asarray(item, np.float32).mean(axis=0)
-    if sigma > 0:
-        img = ndimage.gaussian_filter(img, sigma)
-    if img.max() <= img.min():
-        return np.zeros(img.shape, np.int32)
-    fg = ndimage.binary_fill_holes(img > threshold_otsu(img))
-    fg = ndimage.binary_opening(fg, iterations=1)
-    dist = ndimage.gaussian_filter(ndimage.distance_transform_edt(fg), 1.0)
-    peaks = peak_local_max(dist, min_distance=min_distance, labels=ndimage.label(fg)[0],
-                           exclude_border=False)
-    markers = np.zeros(img.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    labels = watershed(-dist, markers, mask=fg).astype(np.int32)
-    if min_size > 0 and labels.max() > 0:
-        area = np.bincount(labels.ravel())
-        labels[area[labels] < min_size] = 0
-    return labels
-
 
 def export_objects(labels: np.ndarray, *, csv: str | Path | None = None,
                    geojson: str | Path | None = None,
@@ -384,7 +162,11 @@ class SegmentationModule(MicrosightModule):
         if (not getattr(model.config.method, "tune_thresholds", False)
                 or data.val_targets is None or not cls.uses_instances(model.config)):
             return model
-        from microsight.engine.tuning import apply_tuning, label_images, tune_postprocessing
+        from microsight.families.segmentation.tuning import (
+            apply_tuning,
+            label_images,
+            tune_postprocessing,
+        )
 
         tuning = tune_postprocessing(model, data.val_inputs, label_images(data.val_targets),
                                      normalized=True, progress=progress)

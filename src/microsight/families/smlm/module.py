@@ -20,62 +20,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from microsight.config import MethodConfig
 from microsight.data.pairs import TrainingSet
-from microsight.data.smlm import SimulationConfig, simulate
+from microsight.data.smlm import simulate
 from microsight.data.smlm_fit import localize_classical
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation, model_sections, summarize
 from microsight.engine.sampling import PatchSampler
 from microsight.errors import MicrosightError
+from microsight.families.smlm.config import LOC_METRICS, SIMULATE, SMLMConfig
 from microsight.io import Image, read_image
 from microsight.io.localizations import read_localizations
 from microsight.metrics.smlm import localization_scores
-
-#: ``--input simulate`` on the command line: train on freshly simulated movies.
-SIMULATE = "simulate"
-LOC_METRICS = ("jaccard", "recall", "precision", "rmse_lateral", "efficiency_lateral")
-
-
-class SMLMConfig(MethodConfig):
-    """Fields shared by the SMLM methods: training simulation and evaluation."""
-
-    ndim: int = Field(2, ge=2, le=2, description="SMLM networks work on YX frames.")
-    depth: int = Field(2, ge=1, le=4, description="Number of U-Net down-samplings.")
-    base_channels: int = Field(16, ge=4, le=128, description="Features at the first level.")
-    simulation: SimulationConfig = Field(
-        default_factory=SimulationConfig,
-        description="Simulation of the training movies; its camera and pixel size must "
-                    "match the data the model will see.")
-    train_frames: int = Field(1000, ge=4, description="Simulated training frames.")
-    train_densities: list[float] = Field(
-        [], description="Emitter densities (per um^2) of the simulated training movies, "
-                        "frames split evenly between them (a model for a range of "
-                        "densities); empty: simulation.density only.")
-    val_frames: int = Field(64, ge=1, description="Simulated validation frames.")
-    tolerance: float = Field(250.0, gt=0, description="Matching tolerance (nm) in evaluation.")
-    classical_threshold: float = Field(
-        4.0, gt=0, description="Classical baseline: detection threshold (noise units).")
-    frame_batch: int = Field(32, ge=1, description="Frames per forward pass at prediction.")
-
-    @property
-    def divisor(self) -> int:
-        """Patch and frame sizes must be multiples of this (padding handles frames)."""
-        return 2 ** self.depth
-
-    @property
-    def sigma_px(self) -> float:
-        """In-focus PSF sd in camera pixels."""
-        return self.simulation.sigma / self.simulation.pixel_size
-
-    @property
-    def photon_scale(self) -> float:
-        """Photons that map to 1 in the network input: the peak pixel of a mean emitter."""
-        s = self.sigma_px
-        return float(self.simulation.background + self.simulation.photons
-                     / (2 * np.pi * s * s))
 
 
 def identity_grids(sampler: PatchSampler) -> None:

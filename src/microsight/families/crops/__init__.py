@@ -1,0 +1,1 @@
+"""Crop family: classification and embedding of cell crops."""

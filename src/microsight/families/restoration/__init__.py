@@ -1,0 +1,1 @@
+"""Restoration family: paired or self-supervised image-to-image methods."""

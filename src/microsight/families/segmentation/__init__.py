@@ -1,0 +1,1 @@
+"""Segmentation family: semantic and instance segmentation from label images."""

@@ -1,0 +1,1 @@
+"""Single-molecule localization family: simulated or given movies, localization tables."""
