@@ -411,9 +411,24 @@ def methods() -> dict[str, str]:
 
 
 def config_template(method: str) -> str:
-    """Default configuration of ``method`` as YAML, a starting point for ``--config``."""
-    cfg = build_config(method)
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    """Default configuration of ``method`` as YAML, each field's description a comment."""
+    from microsight.config.describe import config_yaml
+
+    return config_yaml(method)
+
+
+def config_schema(method: str) -> dict[str, Any]:
+    """JSON Schema of ``method``'s whole configuration (to render a settings form)."""
+    from microsight.config.describe import config_schema as schema
+
+    return schema(method)
+
+
+def check_config(path: str | Path) -> list[str]:
+    """Problems of a YAML configuration file, one line each (empty when valid)."""
+    from microsight.config.describe import check_config_file
+
+    return check_config_file(path)
 
 
 def simulate_smlm(out: str | Path, table: str | Path | None = None, *,

@@ -1,7 +1,9 @@
 """The ``microsight`` command line: a thin layer over :mod:`microsight.api`.
 
 Errors in the user's input print one line (``microsight: error: ...``) and
-exit with status 2; no traceback, no partial output.
+exit with status 2; no traceback, no partial output. Heavy modules (the API,
+hence PyTorch) load inside the commands that need them, so ``--help``,
+``methods`` and ``config`` answer at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from microsight import api
 from microsight.errors import MicrosightError
 
 app = typer.Typer(
@@ -29,6 +30,13 @@ app = typer.Typer(
 console = Console()
 
 Axes = Annotated[str | None, typer.Option(help="Axes of the images, e.g. YX, ZYX, TYX, CYX.")]
+
+
+def _api() -> Any:
+    """The API module, imported on first use (it starts PyTorch)."""
+    from microsight import api
+
+    return api
 
 
 def _sizes(text: str | None) -> list[int] | None:
@@ -65,9 +73,31 @@ def methods() -> None:
 
 
 @app.command()
-def config(method: Annotated[str, typer.Argument(help="Method name.")]) -> None:
-    """Print a method's default configuration as YAML (a starting point for --config)."""
-    typer.echo(api.config_template(method), nl=False)
+def config(
+    method: Annotated[str | None, typer.Argument(help="Method name.")] = None,
+    schema: Annotated[bool, typer.Option(
+        "--schema", help="Print the JSON Schema of the method's whole configuration.")] = False,
+    check: Annotated[Path | None, typer.Option(
+        "--check", help="Validate this YAML file: exit 0, or print its problems (exit 2).",
+        metavar="FILE")] = None,
+) -> None:
+    """Print a method's default configuration as commented YAML (a start for --config)."""
+    from microsight.config import describe
+
+    if check is not None:
+        problems = describe.check_config_file(check)
+        for line in problems:
+            print(f"microsight: error: {check.name}: {line}", file=sys.stderr)
+        if problems:
+            raise typer.Exit(2)
+        console.print(f"{check} is a valid configuration")
+        return
+    if method is None:
+        raise MicrosightError("give a method (microsight config care) or --check FILE")
+    if schema:
+        typer.echo(json.dumps(describe.config_schema(method), indent=2))
+        return
+    typer.echo(describe.config_yaml(method), nl=False)
 
 
 @app.command()
@@ -96,10 +126,10 @@ def train(
     if sizes is not None and len(sizes) == 1:
         sizes = sizes * 2
     if sizes or batch_size or seed is not None:
-        cfg = api.build_config(method, config, data={"patch_size": sizes,
+        cfg = _api().build_config(method, config, data={"patch_size": sizes,
                                                      "batch_size": batch_size},
                                training={"seed": seed})
-    model = api.train(method, input, target, out=out, config=cfg, epochs=epochs, steps=steps,
+    model = _api().train(method, input, target, out=out, config=cfg, epochs=epochs, steps=steps,
                       axes=axes, resume=resume, init_from=init_from, progress=progress)
     best = model.qc.get("best_epoch")
     console.print(f"model written to {out} (best epoch {best}, "
@@ -134,13 +164,13 @@ def predict(
                               "OUT (several models before the image make an ensemble)")
     *models, image = paths
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", api.OutOfDistributionWarning)
-        written = api.predict(models if len(models) > 1 else models[0], image, out=out,
+        warnings.simplefilter("always", _api().OutOfDistributionWarning)
+        written = _api().predict(models if len(models) > 1 else models[0], image, out=out,
                               axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
                               progress=progress, uncertainty=uncertainty, tta=tta,
                               check=check)
     for w in caught:
-        if issubclass(w.category, api.OutOfDistributionWarning):
+        if issubclass(w.category, _api().OutOfDistributionWarning):
             # Plain print: one unwrapped line, whatever the terminal width.
             print(f"microsight: warning: {w.message}", file=sys.stderr)
         else:
@@ -162,7 +192,7 @@ def evaluate(
         "--tta", help="Score the mean prediction over the 8 flips/rotations.")] = False,
 ) -> None:
     """Score a model against ground truth and classical baselines."""
-    result = api.evaluate(models if len(models) > 1 else models[0], input, target,
+    result = _api().evaluate(models if len(models) > 1 else models[0], input, target,
                           report=report, axes=axes, tta=tta)
     table = Table(*result.summary[0].keys(), title="test metrics (mean over images)")
     for row in result.summary:
@@ -180,7 +210,7 @@ def tune(
     axes: Axes = None,
 ) -> None:
     """Choose a segmentation model's thresholds on your annotated images."""
-    result = api.tune(model, input, target, axes=axes)
+    result = _api().tune(model, input, target, axes=axes)
     console.print(f"{result['n_images']} image(s), {result['n_objects']} objects, "
                   f"score = {result['objective']}")
     console.print(f"before: {result['params_before']} -> {result['score_before']:.4f}")
@@ -193,7 +223,7 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
 ) -> None:
     """Describe a model: method, data axes, training history, metrics."""
-    details = api.info(model)
+    details = _api().info(model)
     if as_json:
         typer.echo(json.dumps(details, indent=2, default=str))
         return
@@ -225,7 +255,7 @@ def export(
     zip_path: Annotated[Path, typer.Argument(help="Zip file to write.")],
 ) -> None:
     """Pack a model folder into one .zip file."""
-    console.print(f"wrote {api.export(model, zip_path)}")
+    console.print(f"wrote {_api().export(model, zip_path)}")
 
 
 simulate_app = typer.Typer(help="Simulate data with known ground truth.", no_args_is_help=True)
@@ -257,7 +287,7 @@ def simulate_smlm(
 ) -> None:
     """Simulate a blinking SMLM movie and its ground-truth localization table."""
     shape = _sizes(size)
-    movie, truth = api.simulate_smlm(
+    movie, truth = _api().simulate_smlm(
         out, table, config=config, sites=sites,
         table_format="thunderstorm" if thunderstorm else "native",
         frames=frames, shape=shape * 2 if shape and len(shape) == 1 else shape,
@@ -270,7 +300,9 @@ def simulate_smlm(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int):  # typer.Exit(n) inside a command
+            return code
     except MicrosightError as exc:
         # Plain print: one unwrapped line, whatever the terminal width.
         print(f"microsight: error: {exc}", file=sys.stderr)

@@ -29,9 +29,13 @@ class Configuration(StrictModel):
 
     version: int = Field(CONFIG_VERSION, description="Config schema version.")
     name: str = Field("model", description="Model name, shown in reports.")
-    method: SerializeAsAny[MethodConfig]
-    data: DataConfig = Field(default_factory=DataConfig)
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    method: SerializeAsAny[MethodConfig] = Field(
+        description="The method and its own settings (`microsight methods` lists them).")
+    data: DataConfig = Field(
+        default_factory=DataConfig,
+        description="How training images are cut into patches, augmented, split and normalized.")
+    training: TrainingConfig = Field(
+        default_factory=TrainingConfig, description="The optimization loop.")
 
     @field_validator("version")
     @classmethod
