@@ -29,17 +29,19 @@ from microsight.config import (
 from microsight.engine.bundle import Model, zip_bundle
 from microsight.engine.bundle import load_model as _load_bundle
 from microsight.engine.evaluate import Evaluation
-from microsight.engine.ood import OutOfDistributionWarning as OutOfDistributionWarning
 from microsight.engine.ood import (
     score_image,
     warn_if_outside,
     write_sidecar,
 )
 from microsight.engine.predict import TileSettings
+from microsight.engine.progress import Callback, CancelSignal, Monitor
 from microsight.engine.training import train_model
 from microsight.engine.uncertainty import MODES as UNCERTAINTY_MODES
 from microsight.engine.uncertainty import combine, uncertainty_path
+from microsight.errors import Cancelled as Cancelled
 from microsight.errors import MicrosightError
+from microsight.errors import OutOfDistributionWarning as OutOfDistributionWarning
 from microsight.io import Image, read_image
 
 ModelLike = Model | str | Path
@@ -113,6 +115,8 @@ def train(
     resume: bool = False,
     init_from: str | Path | None = None,
     progress: bool = True,
+    callback: Callback | None = None,
+    cancel: CancelSignal | None = None,
 ) -> Model:
     """Train a model and write its bundle to ``out``.
 
@@ -138,6 +142,13 @@ def train(
         same method with the same network fields. Lower the learning rate with it.
     progress : bool
         Show a progress bar.
+    callback : callable, optional
+        Called with a :class:`~microsight.engine.progress.ProgressEvent` after every
+        step and every epoch (live curves in a GUI).
+    cancel : threading.Event or similar, optional
+        When set, training stops after the running step and raises
+        :class:`~microsight.errors.Cancelled`; ``out`` keeps the last complete
+        epoch and continues with ``resume=True``.
 
     Returns
     -------
@@ -165,7 +176,8 @@ def train(
     spec = get_method(method)
     _check_target(spec, target)
     data, normalization = spec.part("training_data")(cfg, input, target, axes)
-    return train_model(cfg, data, normalization, out, resume=resume, progress=progress)
+    return train_model(cfg, data, normalization, out, resume=resume, progress=progress,
+                       monitor=Monitor(callback, cancel))
 
 
 def _check_target(spec: MethodSpec, target: str | Path | None) -> None:
@@ -179,8 +191,8 @@ def _check_target(spec: MethodSpec, target: str | Path | None) -> None:
 
 
 def _tile_settings(model: Model, tile: int | None, overlap: int | None,
-                   batch_size: int | None) -> TileSettings:
-    return TileSettings.default(model.ndim, tile, overlap, batch_size)
+                   batch_size: int | None, monitor: Monitor | None = None) -> TileSettings:
+    return TileSettings.default(model.ndim, tile, overlap, batch_size, monitor)
 
 
 def _uncertainty_request(uncertainty: str | Path | bool | None, out: str | Path | None
@@ -207,6 +219,8 @@ def predict(
     uncertainty: str | Path | bool | None = None,
     tta: bool = False,
     check: bool = True,
+    callback: Callback | None = None,
+    cancel: CancelSignal | None = None,
 ) -> np.ndarray | Path | tuple:
     """Apply a model to an image (file, array or :class:`~microsight.io.Image`).
 
@@ -244,6 +258,12 @@ def predict(
         Score the image against the model's training-data description: a
         :class:`OutOfDistributionWarning` when it lies outside, and with ``out``
         a record ``<out>.qc.json`` next to the output.
+    callback : callable, optional
+        Called with a :class:`~microsight.engine.progress.ProgressEvent` as tiles
+        are done.
+    cancel : threading.Event or similar, optional
+        When set, prediction stops after the running tiles, writes nothing and
+        raises :class:`~microsight.errors.Cancelled`.
 
     Returns
     -------
@@ -267,7 +287,7 @@ def predict(
     elif not isinstance(image, Image):
         image = read_image(image, axes=axes)
     image = type(model.module).input_image(model, image)
-    settings = _tile_settings(model, tile, overlap, batch_size)
+    settings = _tile_settings(model, tile, overlap, batch_size, Monitor(callback, cancel))
     name = image.path.name if image.path else "the image"
     report = score_image(model, image) if check else {"available": False, "note": "not asked"}
     warn_if_outside(report, name)

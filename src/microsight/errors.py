@@ -11,3 +11,11 @@ from __future__ import annotations
 
 class MicrosightError(Exception):
     """An error in the user's input, reported as one clear line."""
+
+
+class Cancelled(MicrosightError):
+    """Long work stopped because the user (or a GUI) asked it to."""
+
+
+class OutOfDistributionWarning(UserWarning):
+    """An image given to a model lies outside the model's training distribution."""

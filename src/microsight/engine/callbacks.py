@@ -13,6 +13,7 @@ from typing import Any
 import lightning as L
 
 from microsight.engine.files import atomic_write_text
+from microsight.engine.progress import Monitor, ProgressEvent
 
 HISTORY_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "val_psnr", "lr", "train_seconds",
                    "patches_per_second"]
@@ -48,7 +49,10 @@ class EpochRecorder(L.Callback):
     """
 
     def __init__(self, checkpoint_path: Path, history_path: Path,
-                 on_best: Callable[[L.LightningModule, dict[str, Any]], None]):
+                 on_best: Callable[[L.LightningModule, dict[str, Any]], None],
+                 monitor: Monitor | None = None):
+        self.monitor = monitor or Monitor()
+        self.cancelled = False
         self.checkpoint_path = Path(checkpoint_path)
         self.history_path = Path(history_path)
         self.on_best = on_best
@@ -78,7 +82,24 @@ class EpochRecorder(L.Callback):
             self._train_seconds = time.perf_counter() - self._t0
             self._validated = True
 
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.monitor.callback is not None:
+            # Reading the loss waits for the device: only when someone listens.
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            self.monitor.report(ProgressEvent(
+                "step", trainer.global_step, _total_steps(pl_module),
+                trainer.current_epoch + 1,
+                {"train_loss": None if loss is None else float(loss.detach())}))
+        if self.monitor.cancelled:
+            # Stop now; the epoch's end below then keeps the folder as after the last
+            # complete epoch, so a resume retraces what an unbroken run would do.
+            self.cancelled = True
+            trainer.should_stop = True
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.cancelled:
+            return
         # A last, partial epoch cut short by max_steps is not validated: its row must not
         # repeat the previous epoch's validation metrics.
         steps = pl_module._train_loss_n
@@ -108,6 +129,13 @@ class EpochRecorder(L.Callback):
         trainer.save_checkpoint(tmp)
         os.replace(tmp, self.checkpoint_path)
         atomic_write_text(self.history_path, history_to_csv(self.rows))
+        self.monitor.report(ProgressEvent("epoch", trainer.global_step,
+                                          _total_steps(pl_module), row["epoch"] + 1, row))
+
+
+def _total_steps(module: L.LightningModule) -> int:
+    cfg = module.config.training
+    return int(cfg.max_steps or cfg.epochs * cfg.steps_per_epoch)
 
 
 class EpochPrinter(L.Callback):

@@ -43,6 +43,7 @@ from microsight.data.normalization import subsample
 from microsight.data.tiling import tile_starts
 from microsight.engine.files import atomic_write_text
 from microsight.engine.predict import input_normalizer
+from microsight.errors import OutOfDistributionWarning
 
 OOD_FILE = "ood.json"
 DESCRIPTOR_VERSION = 1
@@ -69,10 +70,6 @@ MAX_ITEMS = 8
 STAT_NAMES = ("p1", "p50", "p99", "mean", "std", "noise", "log_range")
 #: Smallest range used in the log statistic (normalized units).
 MIN_RANGE = 1e-3
-
-
-class OutOfDistributionWarning(UserWarning):
-    """An image given to a model lies outside the model's training distribution."""
 
 
 # --- statistics of one normalized item --------------------------------------------------

@@ -26,6 +26,7 @@ import torch
 
 from microsight.data.normalization import Normalizer, fit_normalizer
 from microsight.data.tiling import blend_weights, pad_to_multiple, tile_starts
+from microsight.engine.progress import Monitor
 
 ReadFn = Callable[[tuple[slice, ...]], np.ndarray]
 WriteFn = Callable[[tuple[slice, ...], np.ndarray], None]
@@ -45,17 +46,21 @@ class TileSettings:
     overlap: tuple[int, ...]
     batch_size: int = 1
     output_sized: bool = False
+    #: Progress reports and cancellation of the prediction (a GUI's hooks).
+    monitor: Monitor | None = None
 
     def for_scale(self, scale: int) -> TileSettings:
         """Input-pixel settings for a module whose outputs are ``scale`` times larger."""
         if not self.output_sized or scale == 1:
             return self
         return TileSettings(tuple(max(t // scale, 8) for t in self.tile),
-                            tuple(o // scale for o in self.overlap), self.batch_size)
+                            tuple(o // scale for o in self.overlap), self.batch_size,
+                            monitor=self.monitor)
 
     @classmethod
     def default(cls, ndim: int, tile: int | None = None, overlap: int | None = None,
-                batch_size: int | None = None) -> TileSettings:
+                batch_size: int | None = None, monitor: Monitor | None = None
+                ) -> TileSettings:
         cuda = torch.cuda.is_available()
         # CPU: 256-pixel tiles ran 1.8x faster than 512 (cache-friendlier; BENCHMARKS.md).
         t = tile or ((512 if cuda else 256) if ndim == 2 else 128)
@@ -67,7 +72,7 @@ class TileSettings:
         # One tile per pass on CPU keeps activations (the bulk of memory) small at no
         # cost in speed; a GPU needs several tiles per pass to be busy.
         return cls(sizes, overlaps, batch_size or (8 if cuda else 1),
-                   output_sized=tile is None)
+                   output_sized=tile is None, monitor=monitor)
 
 
 def _pad(block: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -143,6 +148,7 @@ class TiledPredictor:
                                                        strict=True))
         padded = pad_to_multiple(sizes, self.divisor)
         starts = [tile_starts(s, t, o) for s, t, o in zip(shape, sizes, overlaps, strict=True)]
+        n_total, n_done = int(np.prod([len(s) for s in starts])), 0
         # From here on, sizes and positions are in output pixels (``k`` = scale).
         k = self.scale
         out_sizes = tuple(t * k for t in sizes)
@@ -169,6 +175,9 @@ class TiledPredictor:
                     wsum[local] += weight
                 if advance is not None:
                     advance(len(chunk))
+                n_done += len(chunk)
+                if self.settings.monitor is not None:
+                    self.settings.monitor.tiles(n_done, n_total)
             nxt = starts[0][band + 1] if band + 1 < len(starts[0]) else s0 + sizes[0]
             done = (nxt - s0) * k
             write((slice(s0 * k, nxt * k),) + tuple(slice(0, r) for r in rest),

@@ -34,8 +34,9 @@ from microsight.engine.callbacks import EpochPrinter, EpochRecorder
 from microsight.engine.evaluate import write_training_report
 from microsight.engine.module import MicrosightModule
 from microsight.engine.ood import describe_training_data
+from microsight.engine.progress import Monitor
 from microsight.engine.sampling import PatchSampler
-from microsight.errors import MicrosightError
+from microsight.errors import Cancelled, MicrosightError
 from microsight.qc.overfitting import overfitting_verdict, validation_noise
 
 
@@ -162,6 +163,7 @@ def train_model(
     *,
     resume: bool = False,
     progress: bool = True,
+    monitor: Monitor | None = None,
 ) -> Model:
     """Train a model and keep its bundle up to date after every epoch.
 
@@ -179,6 +181,9 @@ def train_model(
         Continue from ``out/checkpoints/last.ckpt``.
     progress : bool
         Show a progress bar.
+    monitor : Monitor, optional
+        Progress events (steps, epochs) and a cancel signal; a cancelled run raises
+        :class:`~microsight.errors.Cancelled` and stays resumable.
 
     Returns
     -------
@@ -223,7 +228,7 @@ def train_model(
         update_qc(out, {"best_epoch": row["epoch"], "best_val_loss": row["val_loss"],
                         "best_val_psnr": row["val_psnr"]})
 
-    recorder = EpochRecorder(ckpt, out / "history.csv", on_best)
+    recorder = EpochRecorder(ckpt, out / "history.csv", on_best, monitor)
     callbacks: list[L.Callback] = [recorder]
     tcfg = config.training
     if tcfg.early_stopping_patience:
@@ -246,6 +251,11 @@ def train_model(
     loaders = (DataLoader(range(tcfg.steps_per_epoch), batch_size=None),
                DataLoader(val, batch_size=None))
     trainer.fit(module, *loaders, ckpt_path=str(ckpt) if resume else None)
+    if recorder.cancelled:
+        done = len(recorder.rows)
+        raise Cancelled(f"training cancelled; {out} keeps {done} complete epoch(s): continue "
+                        "with --resume" if done else f"training cancelled before its first "
+                        f"epoch ended; {out} holds no weights yet: start again")
     if not (out / "weights.safetensors").exists():
         write_weights(module, out / "weights.safetensors")
     model = method.module_class.after_training(load_model(out), data, out, progress=progress)
