@@ -173,7 +173,8 @@ def train(
             # Whole epochs make the budget exactly; a step limit as well would be
             # redundant, and Lightning replays an epoch's end when resuming under one.
             cfg.training.max_steps = None
-    spec = get_method(method)
+    # Every part is checked before any data is read: an incomplete method fails at once.
+    spec = get_method(method).load()
     _check_target(spec, target)
     data, normalization = spec.part("training_data")(cfg, input, target, axes)
     return train_model(cfg, data, normalization, out, resume=resume, progress=progress,

@@ -193,6 +193,19 @@ class MethodSpec:
         cls.method_name = self.name
         return cls
 
+    def load(self) -> MethodSpec:
+        """Import and check every part (module class, training data, predictor, evaluator).
+
+        Returns
+        -------
+        MethodSpec
+            ``self``, once everything it names exists and has the right shape.
+        """
+        _ = self.module_class
+        for what in PART_PARAMETERS:
+            self.part(what)
+        return self
+
     def part(self, what: str) -> Any:
         """Load ``training_data``, ``predictor`` or ``evaluator`` and check its signature."""
         ref = getattr(self, what)
