@@ -105,7 +105,8 @@ class MethodSpec:
     module : str
         ``"package.module:Class"``: the LightningModule built for a model.
     training_data : str
-        ``(config, input_path, target_path, axes) -> (TrainingSet, normalization)``.
+        ``(config, input_path, target_path, axes) -> (TrainingSet, normalization)``;
+        default the module class's ``prepare_training``.
     needs_target : bool or None
         True: training needs ``--target``; False: it takes none; None: optional.
     outputs : tuple of str
@@ -136,9 +137,9 @@ class MethodSpec:
     family: str
     config_class: type
     module: str
-    training_data: str
     needs_target: bool | None
     outputs: tuple[str, ...]
+    training_data: str = ""
     metrics: tuple[str, ...] = ()
     predictor: str = TILED_PREDICTOR
     evaluator: str = SHARED_EVALUATOR
@@ -147,6 +148,10 @@ class MethodSpec:
     exports: bool = False
     citation: str = ""
     source: str = field(default="microsight", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.training_data:
+            object.__setattr__(self, "training_data", f"{self.module}.prepare_training")
 
     def check(self) -> None:
         """Check the declaration without importing its heavy parts.
@@ -262,6 +267,24 @@ def register_method(spec: MethodSpec) -> MethodSpec:
                               f"{spec.source})")
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def lazy_attributes(package: str, names: tuple[str, ...]) -> Any:
+    """A module ``__getattr__`` that imports ``names`` from ``package.module`` on first use.
+
+    A method package declares its ``SPEC`` with nothing heavier than its config
+    and still offers its module's public names::
+
+        __getattr__ = lazy_attributes(__name__, ("CareModule",))
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            # Imported by name so that declaring the method stays light.
+            return getattr(importlib.import_module(f"{package}.module"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
 
 
 def _warn_broken(key: str, err: Exception) -> None:
