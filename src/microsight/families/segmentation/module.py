@@ -33,10 +33,11 @@ from microsight.config import Configuration, config_to_yaml
 from microsight.data.baselines import classical_instances
 from microsight.data.layout import (
     check_channels,
+    finite_region_reader,
     item_indices,
+    item_sampler,
     item_to_output,
     output_axes,
-    read_item,
     write_key,
 )
 from microsight.data.normalization import subsample
@@ -310,14 +311,7 @@ class SegmentationModule(MicrosightModule):
         tables, polygons = [], {}
         try:
             for n, index in enumerate(indices):
-                def read(region, index=index):
-                    block = read_item(image.data, image.axes, ndim, index, region)
-                    if not np.isfinite(block).all():
-                        raise MicrosightError(
-                            f"{name} contains NaN or infinite values; replace them (e.g. "
-                            "with 0) before predicting")
-                    return block
-
+                read = finite_region_reader(image.data, image.axes, ndim, index, name)
                 def put_labels(region, block, index=index):
                     key = write_key(lab_axes, ndim, index, region)
                     data = block.reshape([k.stop - k.start for k in key])
@@ -330,12 +324,7 @@ class SegmentationModule(MicrosightModule):
                     key = write_key(prob_axes, ndim, index, region)
                     sinks[1].write(key, item_to_output(block, prob_axes, ndim))
 
-                step = max(1, int(np.ceil((np.prod(spatial) / 4e6) ** (1 / ndim))))
-
-                def sample(index=index, step=step):
-                    return read_item(image.data, image.axes, ndim, index,
-                                     (slice(None, None, step),) * ndim)
-
+                sample = item_sampler(image.data, image.axes, ndim, index, spatial)
                 stitcher = cls.run_item(model, read, spatial, sample, put_labels,
                                         put_prob if sinks else None, settings)
                 table = stitcher.table()
