@@ -43,6 +43,7 @@ from microsight.errors import Cancelled as Cancelled
 from microsight.errors import MicrosightError
 from microsight.errors import OutOfDistributionWarning as OutOfDistributionWarning
 from microsight.io import Image, read_image
+from microsight.io.image import image_stem
 
 ModelLike = Model | str | Path
 
@@ -501,9 +502,7 @@ def simulate_smlm(out: str | Path, table: str | Path | None = None, *,
         raise MicrosightError(f"invalid simulation settings: {format_errors(exc)}") from None
     sim = simulate(cfg, table=read_localizations(sites) if sites is not None else None)
     out = Path(out)
-    name = out.name[:-len(".ome.zarr")] if out.name.endswith(".ome.zarr") else out.stem
-    table = Path(table) if table is not None else out.with_name(
-        name.removesuffix(".ome") + ".csv")
+    table = Path(table) if table is not None else out.with_name(image_stem(out) + ".csv")
     size = cfg.pixel_size / 1000
     movie = np.clip(np.round(sim.movie), 0, 65535).astype(np.uint16)
     written = write_image(out, movie, "TYX", {"Y": size, "X": size})

@@ -78,6 +78,12 @@ def require_format(path: str | Path) -> str:
     return fmt
 
 
+def image_suffix(path: str | Path) -> str:
+    """Return the image suffix as written (``cells.OME.tif`` -> ``.OME.tif``), or the last one."""
+    name = Path(path).name
+    return name[len(image_stem(name)):] if image_format(name) else Path(name).suffix
+
+
 def image_stem(path: str | Path) -> str:
     """Return the file name without its image suffix (``cells.ome.tif`` -> ``cells``)."""
     name = Path(path).name

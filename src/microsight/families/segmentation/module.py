@@ -58,6 +58,7 @@ from microsight.engine.training import normalize_inputs
 from microsight.errors import MicrosightError
 from microsight.families.segmentation.config import INSTANCE_METRICS, InstanceFields
 from microsight.io import Image, open_image_writer
+from microsight.io.image import image_stem, image_suffix
 from microsight.io.shapes import write_geojson, write_table
 from microsight.metrics.segmentation import matching, pool_matching
 
@@ -340,7 +341,7 @@ class SegmentationModule(MicrosightModule):
             return result
         for s in sinks:
             s.close()
-        stem = _stem(Path(out))
+        stem = image_stem(Path(out))
         folder = Path(out).parent
         write_table(folder / f"{stem}{cls.table_suffix}",
                     {k: np.concatenate([t[k] for t in tables]) for k in tables[0]})
@@ -477,32 +478,13 @@ def ap_figure(curves: dict[str, dict[float, dict[str, float]]]) -> Any:
     return fig
 
 
-_DOUBLE = (".ome.tiff", ".ome.tif", ".ome.zarr")
-
-
-def _stem(path: Path) -> str:
-    low = path.name.lower()
-    for suffix in _DOUBLE:
-        if low.endswith(suffix):
-            return path.name[: -len(suffix)]
-    return path.stem
-
-
-def _suffix(path: Path) -> str:
-    low = path.name.lower()
-    for suffix in _DOUBLE:
-        if low.endswith(suffix):
-            return path.name[-len(suffix):]
-    return path.suffix
-
-
 def _open_outputs(out: str | Path | None, lab_shape: tuple[int, ...], lab_axes: str,
                   prob_shape: tuple[int, ...], prob_axes: str, image: Image) -> list:
     """Writers for the label image and the probability image next to it."""
     if out is None:
         return []
     out = Path(out)
-    suffix = _suffix(out).lower()
+    suffix = image_suffix(out).lower()
     if suffix in (".jpg", ".jpeg"):
         raise MicrosightError(
             f"{out.name}: JPEG compression would change label ids; write .tif, .png or .zarr")
@@ -513,8 +495,8 @@ def _open_outputs(out: str | Path | None, lab_shape: tuple[int, ...], lab_axes: 
     dtype = np.uint16 if suffix == ".png" else np.uint32
     sizes = {a: v for a, v in image.pixel_sizes.items() if a in lab_axes}
     labels = open_image_writer(out, lab_shape, dtype, lab_axes, sizes)
-    prob_suffix = ".tif" if suffix == ".png" else _suffix(out)
-    prob_path = out.parent / f"{_stem(out)}_prob{prob_suffix}"
+    prob_suffix = ".tif" if suffix == ".png" else image_suffix(out)
+    prob_path = out.parent / f"{image_stem(out)}_prob{prob_suffix}"
     prob = open_image_writer(prob_path, prob_shape, np.float32, prob_axes, sizes)
     return [labels, prob]
 

@@ -38,6 +38,7 @@ from microsight.engine.predict import TiledPredictor, TileSettings, input_normal
 from microsight.engine.training import normalize_inputs
 from microsight.errors import MicrosightError
 from microsight.io import Image
+from microsight.io.image import image_stem
 from microsight.io.labels import read_labels
 from microsight.io.readers import list_images
 from microsight.methods.detect.config import DetectConfig
@@ -46,18 +47,6 @@ from microsight.nn import UNet
 
 METRICS = ("precision", "recall", "f1")
 MAX_PANELS = 3
-_DOUBLE = (".ome.tiff", ".ome.tif", ".ome.zarr")
-
-
-def file_stem(name: str) -> str:
-    """File name without its extension (``a.ome.tif`` -> ``a``)."""
-    low = name.lower()
-    for suffix in _DOUBLE:
-        if low.endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
-
-
 def target_file(target: str | Path, image_name: str, n_inputs: int) -> Path:
     """The annotation of ``image_name``: a CSV or label image of the same stem."""
     target = Path(target)
@@ -69,14 +58,14 @@ def target_file(target: str | Path, image_name: str, n_inputs: int) -> Path:
         return target
     if not target.is_dir():
         raise MicrosightError(f"target {target} not found")
-    stem = file_stem(image_name)
+    stem = image_stem(image_name)
     csv_file = target / f"{stem}.csv"
     if csv_file.is_file():
         return csv_file
     if (target / image_name).exists():
         return target / image_name
     try:
-        same = [p for p in list_images(target) if file_stem(p.name) == stem]
+        same = [p for p in list_images(target) if image_stem(p.name) == stem]
     except MicrosightError:
         same = []
     if not same:
