@@ -51,7 +51,7 @@ from microsight.data.stitching import (
     empty_objects,
 )
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, summarize
+from microsight.engine.evaluate import Evaluation, score_sources, summarize
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.engine.training import normalize_inputs
@@ -384,20 +384,21 @@ class SegmentationModule(MicrosightModule):
         sources = {"network": lambda x: cls.instance_labels(model, x, settings),
                    **{k: (lambda x, f=f: (f(x), None))
                       for k, f in cls.baselines(model.config).items()}}
-        rows, panels, per_source = [], [], {s: [] for s in sources}
-        for name, x, y in zip(summary["item_names"], inputs, targets, strict=True):
-            truth = np.round(y[0]).astype(np.int64)
-            for source, fn in sources.items():
-                labels, prob = fn(x)
-                res = matching(truth, labels, REPORT_THRESHOLDS)
-                per_source[source].append(res)
-                row = {"image": name, "source": source, **flat_scores(res),
-                       "objects": int(res[0.5]["n_pred"]), "true objects":
-                       int(res[0.5]["n_true"])}
-                row.update(cls.extra_scores(model, x, truth, labels, prob, source))
-                rows.append(row)
-                if source == "network" and len(panels) < MAX_PANELS:
-                    panels.append((name, x, truth, labels, prob))
+
+        def score(out: Any, truth: np.ndarray, source: str, x: np.ndarray
+                  ) -> tuple[dict[str, Any], Any]:
+            labels, prob = out
+            res = matching(truth, labels, REPORT_THRESHOLDS)
+            row = {**flat_scores(res), "objects": int(res[0.5]["n_pred"]),
+                   "true objects": int(res[0.5]["n_true"]),
+                   **cls.extra_scores(model, x, truth, labels, prob, source)}
+            return row, res
+
+        items = [(name, x, np.round(y[0]).astype(np.int64))
+                 for name, x, y in zip(summary["item_names"], inputs, targets, strict=True)]
+        scored = score_sources(items, sources, score,
+                               panel=lambda name, x, out, truth: (name, x, truth, *out))
+        rows, panels, per_source = scored.rows, scored.panels, scored.extras
         metrics = INSTANCE_METRICS + tuple(cls.extra_metrics(model))
         result = Evaluation(rows, summarize(rows, metrics))
         for row in result.summary:

@@ -32,7 +32,7 @@ from microsight.data.points import (
     write_points,
 )
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, model_sections, summarize
+from microsight.engine.evaluate import Evaluation, model_sections, score_sources, summarize
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.engine.training import normalize_inputs
@@ -46,7 +46,6 @@ from microsight.metrics.detection import detection_scores, pooled_scores
 from microsight.nn import UNet
 
 METRICS = ("precision", "recall", "f1")
-MAX_PANELS = 3
 def target_file(target: str | Path, image_name: str, n_inputs: int) -> Path:
     """The annotation of ``image_name``: a CSV or label image of the same stem."""
     target = Path(target)
@@ -287,19 +286,19 @@ class DetectModule(MicrosightModule):
         inputs, truths, summary = load_detection_data(input, target, axes)
         detectors = {"network": lambda x: cls.detect_item(model, x, settings),
                      **cls.baselines(model.config)}
-        rows, panels = [], []
-        for name, x, truth in zip(summary["item_names"], inputs, truths, strict=True):
-            for source, fn in detectors.items():
-                pts = fn(x)
-                s = detection_scores(coords(pts), coords(truth), m.tolerance,
-                                     pred_classes=pts["class"], true_classes=truth["class"])
-                row = {"image": name, "source": source,
-                       **{k: v for k, v in s.items() if k != "per_class"}}
-                if len(s["per_class"]) > 1:
-                    row.update({f"f1 class {c}": v["f1"] for c, v in s["per_class"].items()})
-                rows.append(row)
-                if source == "network" and len(panels) < MAX_PANELS:
-                    panels.append((name, x, pts, truth))
+
+        def score(pts: np.ndarray, truth: np.ndarray, *_: Any) -> dict[str, Any]:
+            s = detection_scores(coords(pts), coords(truth), m.tolerance,
+                                 pred_classes=pts["class"], true_classes=truth["class"])
+            row = {k: v for k, v in s.items() if k != "per_class"}
+            if len(s["per_class"]) > 1:
+                row.update({f"f1 class {c}": v["f1"] for c, v in s["per_class"].items()})
+            return row
+
+        scored = score_sources(zip(summary["item_names"], inputs, truths, strict=True),
+                               detectors, score,
+                               panel=lambda name, x, pts, truth: (name, x, pts, truth))
+        rows, panels = scored.rows, scored.panels
         result = Evaluation(rows, summarize(rows, METRICS))
         for row in result.summary:
             pooled = pooled_scores([r for r in rows if r["source"] == row["source"]])
