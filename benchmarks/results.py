@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,33 @@ def bootstrap_ci(values: Any, n: int = 1000, seed: int = 0) -> list[float] | Non
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
+def _rounded(value: float) -> float:
+    """A measured number with the digits a table shows (3 decimals below 1, fewer above;
+    two significant digits for tiny values)."""
+    size = abs(value)
+    if 0 < size < 1e-3:
+        return float(f"{value:.2g}")
+    places = 3 if size < 1 else 2 if size < 100 else 1 if size < 10000 else 0
+    return round(value, places)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN / infinity (not measured) turned into None, numpy
+    numbers into Python ones, floats rounded to the digits a table shows."""
+    if isinstance(value, dict):
+        out = {k: _finite(v) for k, v in value.items()}
+        if isinstance(out.get("train_s"), float):  # whole seconds are enough above 100 s
+            out["train_s"] = round(out["train_s"], 1 if out["train_s"] < 100 else 0)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return _rounded(float(value)) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def write_result(task: str, rows: list[dict], *, title: str | None = None,
                  data: str | None = None, split: str | None = None,
                  metrics: dict[str, str] | None = None, notes: list[str] | None = None,
@@ -225,7 +253,7 @@ def write_result(task: str, rows: list[dict], *, title: str | None = None,
         if value is not None:
             record[key] = value
     record["metrics"] = {**record["metrics"], **(metrics or {})}
-    new = {r["model"]: r for r in rows}
+    new = {r["model"]: _finite(r) for r in rows}
     kept = [r for r in record["rows"] if r["model"] not in new]
     record["rows"] = kept + list(new.values())
     problems = validate(record, task)
@@ -245,11 +273,19 @@ def write_result(task: str, rows: list[dict], *, title: str | None = None,
     return path
 
 
-def command_line(argv: list[str]) -> str:
-    """The command that is running, as a reader would type it (``python benchmarks/...``)."""
-    script = Path(argv[0])
+def command_line(script: str | Path, args: list[str]) -> str:
+    """The running command as a reader would type it, e.g. ``python benchmarks/x.py --a 1``.
+
+    Parameters
+    ----------
+    script : str or Path
+        The benchmark script (its ``__file__``).
+    args : list of str
+        Its arguments (``sys.argv[1:]``), quoted for a shell where needed.
+    """
+    path = Path(script).resolve()
     try:
-        script = script.resolve().relative_to(REPO)
+        path = path.relative_to(REPO)
     except ValueError:
         pass
-    return " ".join(["python", str(script), *argv[1:]])
+    return " ".join(["python", path.as_posix(), *(shlex.quote(a) for a in args)])

@@ -139,10 +139,9 @@ def task_section(record: dict) -> list[str]:
     lines += ["| " + " | ".join(head) + " |",
               "|---|---|" + "---:|" * (len(cols) + timed) + "---|---|---|"]
     places = {(p, m): _column_decimals([r.get(p, {}).get(m) for r in rows]) for p, m in cols}
-    train_places = _column_decimals([r.get("train_s") for r in rows])
     for r in rows:
         cells = [r["model"], r["kind"], *(_cell(r, p, m, places[p, m]) for p, m in cols)]
-        cells += [fmt(r.get("train_s"), train_places)] if timed else []
+        cells += [fmt(r.get("train_s"))] if timed else []
         recipe = r.get("recipe")
         cells += [r.get("conditions", ""),
                   f"[{Path(recipe).stem}]({recipe})" if recipe else "—",
