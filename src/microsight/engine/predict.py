@@ -62,7 +62,8 @@ class TileSettings:
                 batch_size: int | None = None, monitor: Monitor | None = None
                 ) -> TileSettings:
         cuda = torch.cuda.is_available()
-        # CPU: 256-pixel tiles ran 1.8x faster than 512 (cache-friendlier; BENCHMARKS.md).
+        # CPU: 256-pixel tiles ran 1.8x faster than 512 (cache-friendlier;
+        # docs/benchmarks-history.md).
         t = tile or ((512 if cuda else 256) if ndim == 2 else 128)
         o = overlap if overlap is not None else max(t // 8, 8)
         tz = min(t, 32) if ndim == 3 else t
