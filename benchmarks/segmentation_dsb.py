@@ -54,12 +54,12 @@ import numpy as np
 
 from microsight.api import build_config
 from microsight.config import get_method
+from microsight.data.baselines import classical_instances
 from microsight.data.pairs import TrainingSet, load_items
 from microsight.data.shapes import relabel_random
 from microsight.engine.bundle import load_model
-from microsight.engine.training import train_model
+from microsight.engine.training import normalize_inputs, train_model
 from microsight.engine.uncertainty import DihedralTTA, combine
-from microsight.families.segmentation.module import classical_instances, normalize_inputs
 from microsight.families.segmentation.tuning import (
     dense_outputs,
     extract_with,
