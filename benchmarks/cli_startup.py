@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results import command_line, write_result  # noqa: E402
+from results import command_line, write_result
 
 COMMANDS = {"--help": ["--help"], "methods": ["methods"], "config care": ["config", "care"],
             "config care --schema": ["config", "care", "--schema"]}
@@ -63,8 +63,8 @@ def main() -> None:
     if args.record:
         write_result(
             "cli-startup",
-            [{"model": "microsight CLI", "kind": "microsight", "command": command_line(__file__, sys.argv[1:]),
-              "recipe": None, "measured": {**measured, "import torch": int(torch_loaded)},
+            [{"model": "microsight CLI", "kind": "microsight",
+              "command": command_line(__file__, sys.argv[1:]), "recipe": None, "measured": {**measured, "import torch": int(torch_loaded)},
               "train_s": None, "conditions": f"load average {load:.1f}"}],
             title="Start-up of the light commands (no PyTorch)",
             data="none: the commands only read the method registry and configs",
