@@ -64,7 +64,8 @@ def main() -> None:
         write_result(
             "cli-startup",
             [{"model": "microsight CLI", "kind": "microsight",
-              "command": command_line(__file__, sys.argv[1:]), "recipe": None, "measured": {**measured, "import torch": int(torch_loaded)},
+              "command": command_line(__file__, sys.argv[1:]), "recipe": None,
+              "measured": {**measured, "import torch": int(torch_loaded)},
               "train_s": None, "conditions": f"load average {load:.1f}"}],
             title="Start-up of the light commands (no PyTorch)",
             data="none: the commands only read the method registry and configs",
