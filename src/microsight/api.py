@@ -44,6 +44,7 @@ from microsight.errors import MicrosightError
 from microsight.errors import OutOfDistributionWarning as OutOfDistributionWarning
 from microsight.io import Image, read_image
 from microsight.io.image import image_stem
+from microsight.qc.verdict import network_verdict
 
 ModelLike = Model | str | Path
 
@@ -354,7 +355,9 @@ def evaluate(
     evaluator = get_method(models[0].method).part("evaluator")
     model = combine(models, None, tta)
     settings = _tile_settings(model, tile, None, None)
-    return evaluator(model, input, target, axes=axes, report=report, settings=settings)
+    result = evaluator(model, input, target, axes=axes, report=report, settings=settings)
+    result.verdict = network_verdict(result.rows, get_method(models[0].method).metrics[0])
+    return result
 
 
 def tune(model: str | Path, input: str | Path, target: str | Path, *,

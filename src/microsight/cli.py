@@ -198,6 +198,9 @@ def evaluate(
     for row in result.summary:
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()])
     console.print(table)
+    if result.verdict is not None:
+        # Plain print: the verdict is a sentence; let the terminal wrap it.
+        print(f"verdict: {result.verdict.kind}. {result.verdict.text}")
     if result.report_path:
         console.print(f"report: {result.report_path}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from html import escape as html_escape
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +192,9 @@ def test_train_predict_evaluate_reload(method: str, tmp_path: Path) -> None:
                               report=tmp_path / "report.html")
     sources = [row["source"] for row in evaluation.summary]
     assert sources[0].startswith("network"), sources
-    assert (tmp_path / "report.html").stat().st_size > 1000
+    html = (tmp_path / "report.html").read_text()
+    # Every report opens with the verdict in words.
+    assert html.index("<h2>Verdict</h2>") == html.index("<h2>")
+    assert evaluation.verdict is not None and html_escape(evaluation.verdict.text) in html
     assert yaml.safe_load((tmp_path / "model" / "config.yaml").read_text())["method"][
         "method"] == method

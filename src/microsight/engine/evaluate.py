@@ -26,6 +26,7 @@ from microsight.metrics.calibration import regression_calibration
 from microsight.qc import Report
 from microsight.qc.figures import reliability_figure
 from microsight.qc.overfitting import add_training_sections
+from microsight.qc.verdict import RULE, Verdict, network_verdict
 
 MAX_PANELS = 3
 # Pixels sampled over all test images for the calibration of uncertainty maps.
@@ -39,6 +40,8 @@ class Evaluation:
     rows: list[dict[str, Any]] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)
     report_path: Path | None = None
+    #: The network against the best classical baseline, in words (set by ``api.evaluate``).
+    verdict: Verdict | None = None
 
     def mean(self, source: str, metric: str) -> float:
         """Mean of ``metric`` over images for ``source`` ('network' or a baseline name)."""
@@ -300,6 +303,39 @@ def calibration_section(report: Report, model: Model, scale: np.ndarray,
     report.add_key_values("Calibration summary", cal.summary())
 
 
+def key_metric(model: Model) -> str:
+    """The metric a method's verdict is based on (the first it declares)."""
+    return get_method(model.method).metrics[0]
+
+
+def evaluation_report(model: Model, rows: list[dict[str, Any]], *, subtitle: str,
+                      title: str = "evaluation") -> Report:
+    """A new evaluation report that opens with the verdict in words.
+
+    Parameters
+    ----------
+    model : Model
+        The evaluated model.
+    rows : list of dict
+        Per-image rows of every source (``Evaluation.rows``).
+    subtitle : str
+        What the method is.
+    title : str
+        Second part of the title, after the model's name.
+
+    Returns
+    -------
+    Report
+        With the verdict (network against the best classical baseline) as its
+        first section; the caller adds the rest.
+    """
+    rep = Report(f"{model.config.name}: {title}", subtitle=subtitle)
+    verdict = network_verdict(rows, key_metric(model))
+    rep.add_verdict("Verdict", verdict.kind, f"{verdict.text}\nRule: {RULE}",
+                    level=verdict.level)
+    return rep
+
+
 def write_report(context: ReportContext, path: str | Path) -> Path:
     """Assemble the evaluation report from its sections and write it.
 
@@ -309,8 +345,8 @@ def write_report(context: ReportContext, path: str | Path) -> Path:
     """
     model = context.model
     info = get_method(model.method)
-    rep = Report(f"{model.config.name}: evaluation",
-                 subtitle=f"method {info.name} ({info.summary})")
+    rep = evaluation_report(model, context.evaluation.rows,
+                            subtitle=f"method {info.name} ({info.summary})")
     rep.add_table("Test metrics (mean over images)", context.evaluation.summary,
                   note="Mean over test images with a bootstrap 95% interval over images. "
                        "CARE protocol: target percentile-normalized, prediction range-matched "

@@ -10,7 +10,7 @@ import numpy as np
 from microsight.config import config_to_yaml
 from microsight.data.shapes import label_outlines, object_table
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation
+from microsight.engine.evaluate import Evaluation, evaluation_report
 from microsight.errors import MicrosightError
 from microsight.io import Image, open_image_writer
 from microsight.io.image import image_stem, image_suffix
@@ -60,10 +60,9 @@ def write_segmentation_report(method: str, model: Model, result: Evaluation,
                               data_summary: dict[str, Any], panels: list,
                               curves: dict[str, dict], path: str | Path) -> Path:
     """HTML report: metrics, AP curves, example segmentations, history, configuration."""
-    from microsight.qc import Report
 
-    rep = Report(f"{model.config.name}: evaluation",
-                 subtitle=f"method {method} (instance segmentation)")
+    rep = evaluation_report(model, result.rows,
+                            subtitle=f"method {method} (instance segmentation)")
     rep.add_table("Test metrics (mean over images)", result.summary,
                   note="Objects matched one-to-one by IoU (Hungarian below 0.5); AP = TP / "
                        "(TP + FP + FN) as in the DSB 2018 and StarDist; PQ = panoptic "

@@ -25,7 +25,13 @@ from microsight.data.pairs import TrainingSet
 from microsight.data.smlm import simulate
 from microsight.data.smlm_fit import localize_classical
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, model_sections, score_sources, summarize
+from microsight.engine.evaluate import (
+    Evaluation,
+    evaluation_report,
+    model_sections,
+    score_sources,
+    summarize,
+)
 from microsight.engine.sampling import PatchSampler
 from microsight.errors import MicrosightError
 from microsight.families.smlm.config import LOC_METRICS, SIMULATE, SMLMConfig
@@ -214,10 +220,9 @@ def smlm_evaluation(model: Model, tables: dict[str, np.ndarray], truth: np.ndarr
     rows = score_tables(tables, truth, m.tolerance, timings, name)
     result = Evaluation(rows, compact_summary(rows, metrics))
     if report is not None:
-        from microsight.qc import Report
 
-        rep = Report(f"{model.config.name}: evaluation",
-                     subtitle=f"method {model.method} (single-molecule localization)")
+        rep = evaluation_report(
+            model, result.rows, subtitle=f"method {model.method} (single-molecule localization)")
         rep.add_table("Test metrics", result.rows,
                       note=f"Per-frame Hungarian matching within {m.tolerance:g} nm (Sage et "
                            "al. 2019); RMSE over matched pairs (nm); efficiency E = 100 - "

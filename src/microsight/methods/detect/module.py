@@ -32,7 +32,13 @@ from microsight.data.points import (
     write_points,
 )
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, model_sections, score_sources, summarize
+from microsight.engine.evaluate import (
+    Evaluation,
+    evaluation_report,
+    model_sections,
+    score_sources,
+    summarize,
+)
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.engine.training import normalize_inputs
@@ -311,11 +317,9 @@ class DetectModule(MicrosightModule):
     def write_report(cls, model: Model, result: Evaluation, data_summary: dict[str, Any],
                      panels: list, path: str | Path) -> Path:
         """HTML report: metrics, example images with points, history, configuration."""
-        from microsight.qc import Report
 
         m: DetectConfig = model.config.method
-        rep = Report(f"{model.config.name}: evaluation",
-                     subtitle="method detect (point detection)")
+        rep = evaluation_report(model, result.rows, subtitle="method detect (point detection)")
         rep.add_table("Test metrics (mean over images)", result.summary,
                       note=f"One-to-one (Hungarian) matching within {m.tolerance:g} pixels; "
                            "'pooled' sums true/false positives over all images.")
