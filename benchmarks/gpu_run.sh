@@ -2,8 +2,8 @@
 # The one command for a bare GPU machine (Python 3.12 with torch, lightning, numpy,
 # scipy, scikit-image, tifffile, rich, typer...; nothing can be downloaded there):
 # install the carried wheels (.whl, made by gpu_prepare.py) into /tmp/site, run
-# gpu_suite.py on the carried data (.gl/data), and copy the log and the results JSON to
-# $OUT (or bench_out/gpu when OUT is unset).
+# gpu_suite.py on the carried data (.gl/data) writing its JSON (after every section) and
+# log straight into $OUT (bench_out/gpu when OUT is unset), then copy the JSON to results/.
 #
 #   bash benchmarks/gpu_run.sh            # BUDGET=480 seconds for the suite's sections
 set -uo pipefail
@@ -21,8 +21,8 @@ export PYTHONPATH="$PWD/src:/tmp/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFER
 'cuda', torch.cuda.is_available(), 'pydantic', pydantic.__version__)" || exit 1
 DATA=()
 [ -d .gl/data ] && DATA=(--data .gl/data)
-"$PY" benchmarks/gpu_suite.py "${DATA[@]}" --out results --budget "${BUDGET:-480}" "$@" 2>&1 \
+"$PY" benchmarks/gpu_suite.py "${DATA[@]}" --out "$OUT" --budget "${BUDGET:-480}" "$@" 2>&1 \
     | tee "$OUT/gpu_suite.log"
 rc=${PIPESTATUS[0]}
-cp results/gpu_*.json "$OUT/" 2>/dev/null
+cp "$OUT"/gpu_*.json results/ 2>/dev/null
 exit "$rc"

@@ -205,24 +205,31 @@ def main(argv: list[str] | None = None) -> Path:
         ("segmentation", lambda: S.segmentation(ctx), 40),
         ("localize", lambda: S.localize(ctx), 30),
     ]
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    path = args.out / f"gpu_{'dryrun_' if args.dry_run else ''}{stamp}.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def snapshot() -> dict:
+        result = {
+            "task": "GPU speed, measured side by side (microsight vs CAREamics 0.3.5)",
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(["python benchmarks/gpu_suite.py"] + (argv or sys.argv[1:])),
+            "dry_run": args.dry_run, "machine": info, "settings": size,
+            "data": data.describe(), "sections": runner.sections,
+            "seconds": round(time.perf_counter() - t_start, 1), "goals": GOALS,
+            "comparisons": comparisons(runner.sections)}
+        # Written after every section: a run cut short still leaves what it measured.
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(result, indent=1, default=str))
+        tmp.replace(path)
+        return result
+
+    info = machine()
     for name, fn, needs in plan:
         if args.sections is None or name in args.sections:
             runner.run(name, fn, needs=0 if args.dry_run else needs)
-    result = {
-        "task": "GPU speed, measured side by side (microsight vs CAREamics 0.3.5)",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python benchmarks/gpu_suite.py"] + (argv or sys.argv[1:])),
-        "dry_run": args.dry_run, "machine": machine(), "settings": size,
-        "data": data.describe(), "sections": runner.sections,
-        "seconds": round(time.perf_counter() - t_start, 1), "goals": GOALS,
-    }
-    result["comparisons"] = comparisons(runner.sections)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
-    path = args.out / f"gpu_{'dryrun_' if args.dry_run else ''}{stamp}.json"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=str))
-    tmp.replace(path)
+            snapshot()
+    result = snapshot()
     print(table(result), flush=True)
     print(f"wrote {path} ({result['seconds']:.0f} s)", flush=True)
     shutil.rmtree(work, ignore_errors=True)
