@@ -41,6 +41,7 @@ from microsight.engine.uncertainty import MODES as UNCERTAINTY_MODES
 from microsight.engine.uncertainty import combine, uncertainty_path
 from microsight.errors import MicrosightError
 from microsight.io import Image, read_image
+from microsight.io.vendor import SceneWarning as SceneWarning
 
 ModelLike = Model | str | Path
 
@@ -196,6 +197,7 @@ def predict(
     uncertainty: str | Path | bool | None = None,
     tta: bool = False,
     check: bool = True,
+    scene: int | None = None,
 ) -> np.ndarray | Path | tuple:
     """Apply a model to an image (file, array or :class:`~microsight.io.Image`).
 
@@ -233,6 +235,9 @@ def predict(
         Score the image against the model's training-data description: a
         :class:`OutOfDistributionWarning` when it lies outside, and with ``out``
         a record ``<out>.qc.json`` next to the output.
+    scene : int, optional
+        Scene of a multi-scene ND2/LIF/CZI file (0-based; default the first, with
+        a :class:`SceneWarning` when there are several).
 
     Returns
     -------
@@ -254,7 +259,7 @@ def predict(
                 "to YX")
         image = Image(image, validate_axes(axes or "YX", image.ndim), {})
     elif not isinstance(image, Image):
-        image = read_image(image, axes=axes)
+        image = read_image(image, axes=axes, scene=scene)
     image = type(model.module).input_image(model, image)
     settings = _tile_settings(model, tile, overlap, batch_size)
     name = image.path.name if image.path else "the image"

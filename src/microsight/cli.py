@@ -127,6 +127,8 @@ def predict(
         help="Check the image against the model's training data (warning line and "
              "OUT.qc.json).")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    scene: Annotated[int | None, typer.Option(
+        help="Scene of a multi-scene ND2/LIF/CZI file (0-based; default the first).")] = None,
 ) -> None:
     """Apply a model to an image of any size (tiled, streamed for OME-Zarr)."""
     if len(paths) < 2:
@@ -135,12 +137,13 @@ def predict(
     *models, image = paths
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", api.OutOfDistributionWarning)
+        warnings.simplefilter("always", api.SceneWarning)
         written = api.predict(models if len(models) > 1 else models[0], image, out=out,
                               axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
                               progress=progress, uncertainty=uncertainty, tta=tta,
-                              check=check)
+                              check=check, scene=scene)
     for w in caught:
-        if issubclass(w.category, api.OutOfDistributionWarning):
+        if issubclass(w.category, (api.OutOfDistributionWarning, api.SceneWarning)):
             # Plain print: one unwrapped line, whatever the terminal width.
             print(f"microsight: warning: {w.message}", file=sys.stderr)
         else:
