@@ -198,6 +198,7 @@ def predict(
     tta: bool = False,
     check: bool = True,
     scene: int | None = None,
+    rois: str | Path | None = None,
 ) -> np.ndarray | Path | tuple:
     """Apply a model to an image (file, array or :class:`~microsight.io.Image`).
 
@@ -238,6 +239,9 @@ def predict(
     scene : int, optional
         Scene of a multi-scene ND2/LIF/CZI file (0-based; default the first, with
         a :class:`SceneWarning` when there are several).
+    rois : str or Path, optional
+        Segmentation only: also write the objects' outlines as an ImageJ/Fiji ROI
+        set (``.zip``, e.g. ``cells.roi.zip``; needs ``microsight[formats]``).
 
     Returns
     -------
@@ -250,6 +254,10 @@ def predict(
         raise MicrosightError("no model given")
     mode, where = _uncertainty_request(uncertainty, out)
     model = models[0]
+    if rois is not None:
+        from microsight.engine.rois import check_rois_request
+
+        check_rois_request(model, rois)
     if isinstance(image, np.ndarray):
         from microsight.axes import validate_axes
 
@@ -281,6 +289,10 @@ def predict(
     else:
         result = predict_image(combine(models, mode, tta), image, out, settings=settings,
                                progress=progress, uncertainty=where)
+    if rois is not None:
+        from microsight.engine.rois import write_prediction_rois
+
+        write_prediction_rois(result, image.axes, out, rois)
     if out is not None and check:
         write_sidecar(out, {
             "image": str(image.path) if image.path else None,

@@ -129,6 +129,9 @@ def predict(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     scene: Annotated[int | None, typer.Option(
         help="Scene of a multi-scene ND2/LIF/CZI file (0-based; default the first).")] = None,
+    rois: Annotated[Path | None, typer.Option(
+        help="Segmentation: also write the outlines as an ImageJ/Fiji ROI set (.zip).")] =
+    None,
 ) -> None:
     """Apply a model to an image of any size (tiled, streamed for OME-Zarr)."""
     if len(paths) < 2:
@@ -141,7 +144,7 @@ def predict(
         written = api.predict(models if len(models) > 1 else models[0], image, out=out,
                               axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
                               progress=progress, uncertainty=uncertainty, tta=tta,
-                              check=check, scene=scene)
+                              check=check, scene=scene, rois=rois)
     for w in caught:
         if issubclass(w.category, (api.OutOfDistributionWarning, api.SceneWarning)):
             # Plain print: one unwrapped line, whatever the terminal width.
@@ -150,6 +153,8 @@ def predict(
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     for path in written if isinstance(written, tuple) else (written,):
         console.print(f"wrote {path}")
+    if rois is not None:
+        console.print(f"wrote {rois}")
 
 
 @app.command()
