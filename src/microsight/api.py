@@ -409,9 +409,32 @@ def info(model: ModelLike) -> dict[str, Any]:
             "history": model.history}
 
 
-def export(model: str | Path, zip_path: str | Path) -> Path:
-    """Pack a bundle folder into a single .zip that :func:`load_model` reads."""
-    return zip_bundle(model, zip_path)
+def export(model: ModelLike, path: str | Path, *, format: str = "zip") -> Path:
+    """Pack a model into one file: a microsight .zip, TorchScript or ONNX.
+
+    Parameters
+    ----------
+    model : Model, str or Path
+        Bundle folder (``zip``), or any model (``torchscript``, ``onnx``).
+    path : str or Path
+        File to write.
+    format : {"zip", "torchscript", "onnx"}
+        ``zip``: the bundle that :func:`load_model` reads. ``torchscript`` (Fiji,
+        QuPath) and ``onnx``: the network alone, checked against microsight's own
+        output before it is written; its metadata (inside the file) hold the
+        normalization, the post-processing and the difference measured.
+
+    Returns
+    -------
+    Path
+    """
+    if format == "zip":
+        if isinstance(model, Model):
+            raise MicrosightError("give the model folder to pack it as a .zip")
+        return zip_bundle(model, path)
+    from microsight.engine.export import export_network
+
+    return export_network(_as_model(model), path, format)[0]
 
 
 def methods() -> dict[str, str]:

@@ -230,10 +230,21 @@ def info(
 @app.command()
 def export(
     model: Annotated[Path, typer.Argument(help="Model folder.")],
-    zip_path: Annotated[Path, typer.Argument(help="Zip file to write.")],
+    out: Annotated[Path, typer.Argument(help="File to write.")],
+    format: Annotated[str, typer.Option(
+        "--format", help="zip (microsight bundle), torchscript (Fiji, QuPath) or onnx.")] =
+    "zip",
 ) -> None:
-    """Pack a model folder into one .zip file."""
-    console.print(f"wrote {api.export(model, zip_path)}")
+    """Pack a model folder into one file: a .zip bundle, TorchScript or ONNX."""
+    written = api.export(model, out, format=format)
+    console.print(f"wrote {written}")
+    if format != "zip":
+        from microsight.engine.export import read_metadata
+
+        check = read_metadata(written)["check"]
+        console.print(f"checked against microsight's network: max abs difference "
+                      f"{check['max_abs_diff']:.3g} ({check['relative_diff']:.3g} of the output "
+                      "range)")
 
 
 simulate_app = typer.Typer(help="Simulate data with known ground truth.", no_args_is_help=True)
