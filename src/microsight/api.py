@@ -61,6 +61,13 @@ def load_model(path: str | Path) -> Model:
     return _load_bundle(path)
 
 
+def _foreign_package(path: str | Path) -> bool:
+    """A BioImage Model Zoo package that carries no microsight bundle."""
+    from microsight.engine.bioimageio import is_microsight_package, is_package
+
+    return is_package(path) and not is_microsight_package(path)
+
+
 def _as_model(model: ModelLike) -> Model:
     return model if isinstance(model, Model) else load_model(model)
 
@@ -184,6 +191,21 @@ def _uncertainty_request(uncertainty: str | Path | bool | None, out: str | Path 
     return "model", uncertainty
 
 
+def _as_image(image: str | Path | np.ndarray | Image, axes: str | None,
+              scene: int | None) -> Image:
+    if isinstance(image, Image):
+        return image
+    if isinstance(image, np.ndarray):
+        from microsight.axes import validate_axes
+
+        if axes is None and image.ndim != 2:
+            raise MicrosightError(
+                f"a {image.ndim}D array needs axes, e.g. axes='ZYX'; only 2D arrays default "
+                "to YX")
+        return Image(image, validate_axes(axes or "YX", image.ndim), {})
+    return read_image(image, axes=axes, scene=scene)
+
+
 def predict(
     model: ModelLike | list[ModelLike],
     image: str | Path | np.ndarray | Image,
@@ -249,6 +271,10 @@ def predict(
         The prediction in the input's axes, or the path written; with
         ``uncertainty``, the pair ``(prediction, uncertainty)``.
     """
+    if isinstance(model, (str, Path)) and _foreign_package(model):
+        from microsight.engine.bioimageio import predict_package
+
+        return predict_package(model, _as_image(image, axes, scene), out)
     models = [_as_model(m) for m in (model if isinstance(model, (list, tuple)) else [model])]
     if not models:
         raise MicrosightError("no model given")
@@ -258,16 +284,7 @@ def predict(
         from microsight.engine.rois import check_rois_request
 
         check_rois_request(model, rois)
-    if isinstance(image, np.ndarray):
-        from microsight.axes import validate_axes
-
-        if axes is None and image.ndim != 2:
-            raise MicrosightError(
-                f"a {image.ndim}D array needs axes, e.g. axes='ZYX'; only 2D arrays default "
-                "to YX")
-        image = Image(image, validate_axes(axes or "YX", image.ndim), {})
-    elif not isinstance(image, Image):
-        image = read_image(image, axes=axes, scene=scene)
+    image = _as_image(image, axes, scene)
     image = type(model.module).input_image(model, image)
     settings = _tile_settings(model, tile, overlap, batch_size)
     name = image.path.name if image.path else "the image"
@@ -418,11 +435,14 @@ def export(model: ModelLike, path: str | Path, *, format: str = "zip") -> Path:
         Bundle folder (``zip``), or any model (``torchscript``, ``onnx``).
     path : str or Path
         File to write.
-    format : {"zip", "torchscript", "onnx"}
+    format : {"zip", "torchscript", "onnx", "bioimageio"}
         ``zip``: the bundle that :func:`load_model` reads. ``torchscript`` (Fiji,
         QuPath) and ``onnx``: the network alone, checked against microsight's own
         output before it is written; its metadata (inside the file) hold the
         normalization, the post-processing and the difference measured.
+        ``bioimageio``: a BioImage Model Zoo package (deepImageJ, ilastik, QuPath,
+        napari), validated and test-run before it is written; microsight predicts
+        with it as with the bundle.
 
     Returns
     -------
@@ -432,6 +452,10 @@ def export(model: ModelLike, path: str | Path, *, format: str = "zip") -> Path:
         if isinstance(model, Model):
             raise MicrosightError("give the model folder to pack it as a .zip")
         return zip_bundle(model, path)
+    if format == "bioimageio":
+        from microsight.engine.bioimageio import export_package
+
+        return export_package(_as_model(model), path)
     from microsight.engine.export import export_network
 
     return export_network(_as_model(model), path, format)[0]

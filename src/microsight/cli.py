@@ -232,13 +232,14 @@ def export(
     model: Annotated[Path, typer.Argument(help="Model folder.")],
     out: Annotated[Path, typer.Argument(help="File to write.")],
     format: Annotated[str, typer.Option(
-        "--format", help="zip (microsight bundle), torchscript (Fiji, QuPath) or onnx.")] =
+        "--format", help="zip (microsight bundle), torchscript (Fiji, QuPath), onnx, or "
+                         "bioimageio (BioImage Model Zoo package).")] =
     "zip",
 ) -> None:
     """Pack a model folder into one file: a .zip bundle, TorchScript or ONNX."""
     written = api.export(model, out, format=format)
     console.print(f"wrote {written}")
-    if format != "zip":
+    if format in ("torchscript", "onnx"):
         from microsight.engine.export import read_metadata
 
         check = read_metadata(written)["check"]
