@@ -58,6 +58,10 @@ def load_model(path: str | Path) -> Model:
     -------
     Model
     """
+    if _foreign_package(path):
+        raise MicrosightError(f"{Path(path).name} is a BioImage Model Zoo package not made by "
+                              "microsight: it can predict (microsight predict PACKAGE IMAGE) "
+                              "but not be loaded, described, evaluated or fine-tuned")
     return _load_bundle(path)
 
 

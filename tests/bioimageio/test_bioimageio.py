@@ -151,3 +151,5 @@ def test_foreign_package_predicts_through_the_cli(tmp_path, capsys):
     np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(MicrosightError, match="axes"):
         api.predict(package, np.zeros((3, 16, 16), np.float32), axes="ZYX")
+    with pytest.raises(MicrosightError, match="not made by microsight"):
+        api.info(package)
