@@ -47,8 +47,8 @@ from microsight.engine.export import (
 from microsight.errors import MicrosightError
 
 #: Methods packaged for the zoo so far (the others are exportable as TorchScript/ONNX).
-BIOIMAGEIO_METHODS = ("care", "n2n", "n2v", "labelfree", "unet-seg", "distmap", "starconvex",
-                      "detect")
+BIOIMAGEIO_METHODS = ("care", "n2n", "n2v", "sr", "labelfree", "unet-seg", "distmap",
+                      "starconvex", "detect")
 
 #: Bundle files attached to a package so that microsight re-imports it without loss.
 BUNDLE_FILES = ("model.json", "config.yaml", "weights.safetensors", "normalization.json",
@@ -209,7 +209,11 @@ def _cover(folder: Path, x: np.ndarray, y: np.ndarray) -> Path:
         lo, hi = np.percentile(a, (1, 99.8))
         return np.clip((a - lo) / (hi - lo + 1e-9), 0, 1)
 
-    both = np.concatenate([plane(x), np.ones((plane(x).shape[0], 4)), plane(y)], axis=1)
+    left, right = plane(x), plane(y)
+    # A finer output (super-resolution) is shown next to its input at the same size.
+    left = np.kron(left, np.ones((right.shape[0] // left.shape[0],
+                                  right.shape[1] // left.shape[1])))
+    both = np.concatenate([left, np.ones((right.shape[0], 4)), right], axis=1)
     big = np.kron(both, np.ones((4, 4)))  # the zoo shows covers of at least 256 pixels
     path = folder / "cover.png"
     iio.imwrite(path, (big * 255).astype(np.uint8))
@@ -269,6 +273,7 @@ def _tensors(model: Model, v05: Any, folder: Path, pre: list, post: list
     with torch.no_grad():
         yn = ExportedNetwork(module)(torch.from_numpy(xn)).numpy()
     y = _apply(post, yn.astype(np.float64), tuple(range(2, 2 + ndim)))
+    scale = int(getattr(module, "output_scale", 1) or 1)
     np.save(folder / "test_input.npy", x)
     np.save(folder / "test_output.npy", y)
     def names(n: int, stem: str) -> list:
@@ -282,7 +287,9 @@ def _tensors(model: Model, v05: Any, folder: Path, pre: list, post: list
     out = v05.OutputTensorDescr(
         id=v05.TensorId("output"),
         axes=[v05.BatchAxis(), v05.ChannelAxis(channel_names=names(y.shape[1], "output")),
-              *[v05.SpaceOutputAxis(id=v05.AxisId(a), size=v05.SizeReference(
+              # A finer output grid (super-resolution) is a smaller pixel: the zoo sizes
+              # it as input size * input scale / output scale.
+              *[v05.SpaceOutputAxis(id=v05.AxisId(a), scale=1 / scale, size=v05.SizeReference(
                   tensor_id=v05.TensorId("input"), axis_id=v05.AxisId(a))) for a in spatial]],
         test_tensor=v05.FileDescr(source=folder / "test_output.npy"), postprocessing=post)
     return inp, out, x, xn, y
