@@ -52,9 +52,12 @@ _EXPORTABLE = {
     "starconvex": "channel 0: object probability, then one distance per ray; objects by "
                   "polygon non-maximum suppression (as StarDist)",
     "detect": "per-class point heat maps (sigmoid); points are their local maxima",
-    "deepstorm": "a super-resolved density map of the emitters",
-    "localize": "detection probability, sub-pixel offsets and photon/background maps; "
-                "localizations from their local maxima",
+    "deepstorm": "factor^2 sub-pixel channels on the camera grid; rearranged by pixel "
+                 "shuffle (depth-to-space) they are the factor times finer emitter density, "
+                 "summed over frames",
+    "localize": "input: a frame with its neighbours as channels; output: detection "
+                "probability, sub-pixel offsets, photon and background maps; localizations "
+                "from their local maxima",
 }
 
 
