@@ -40,7 +40,8 @@ from microsight.engine.training import train_model
 from microsight.engine.uncertainty import MODES as UNCERTAINTY_MODES
 from microsight.engine.uncertainty import combine, uncertainty_path
 from microsight.errors import MicrosightError
-from microsight.io import Image, read_image
+from microsight.io import Image
+from microsight.io.readers import as_image
 from microsight.io.vendor import SceneWarning as SceneWarning
 
 ModelLike = Model | str | Path
@@ -195,21 +196,6 @@ def _uncertainty_request(uncertainty: str | Path | bool | None, out: str | Path 
     return "model", uncertainty
 
 
-def _as_image(image: str | Path | np.ndarray | Image, axes: str | None,
-              scene: int | None) -> Image:
-    if isinstance(image, Image):
-        return image
-    if isinstance(image, np.ndarray):
-        from microsight.axes import validate_axes
-
-        if axes is None and image.ndim != 2:
-            raise MicrosightError(
-                f"a {image.ndim}D array needs axes, e.g. axes='ZYX'; only 2D arrays default "
-                "to YX")
-        return Image(image, validate_axes(axes or "YX", image.ndim), {})
-    return read_image(image, axes=axes, scene=scene)
-
-
 def predict(
     model: ModelLike | list[ModelLike],
     image: str | Path | np.ndarray | Image,
@@ -278,7 +264,7 @@ def predict(
     if isinstance(model, (str, Path)) and _foreign_package(model):
         from microsight.engine.bioimageio import predict_package
 
-        return predict_package(model, _as_image(image, axes, scene), out)
+        return predict_package(model, as_image(image, axes, scene), out)
     models = [_as_model(m) for m in (model if isinstance(model, (list, tuple)) else [model])]
     if not models:
         raise MicrosightError("no model given")
@@ -288,7 +274,7 @@ def predict(
         from microsight.engine.rois import check_rois_request
 
         check_rois_request(model, rois)
-    image = _as_image(image, axes, scene)
+    image = as_image(image, axes, scene)
     image = type(model.module).input_image(model, image)
     settings = _tile_settings(model, tile, overlap, batch_size)
     name = image.path.name if image.path else "the image"
@@ -440,13 +426,9 @@ def export(model: ModelLike, path: str | Path, *, format: str = "zip") -> Path:
     path : str or Path
         File to write.
     format : {"zip", "torchscript", "onnx", "bioimageio"}
-        ``zip``: the bundle that :func:`load_model` reads. ``torchscript`` (Fiji,
-        QuPath) and ``onnx``: the network alone, checked against microsight's own
-        output before it is written; its metadata (inside the file) hold the
-        normalization, the post-processing and the difference measured.
-        ``bioimageio``: a BioImage Model Zoo package (deepImageJ, ilastik, QuPath,
-        napari), validated and test-run before it is written; microsight predicts
-        with it as with the bundle.
+        ``zip``: the bundle :func:`load_model` reads. ``torchscript``/``onnx``: the
+        network alone, checked against microsight's output (metadata inside the
+        file). ``bioimageio``: a BioImage Model Zoo package, test-run before writing.
 
     Returns
     -------

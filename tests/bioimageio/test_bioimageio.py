@@ -153,3 +153,57 @@ def test_foreign_package_predicts_through_the_cli(tmp_path, capsys):
         api.predict(package, np.zeros((3, 16, 16), np.float32), axes="ZYX")
     with pytest.raises(MicrosightError, match="not made by microsight"):
         api.info(package)
+
+
+def _train_other(method: str, root):
+    """Tiny trained models of the other packaged methods (the CI run covers three)."""
+    from tests.integration.test_detect import TINY as DETECT
+    from tests.integration.test_detect import spots
+    from tests.integration.test_iso_sr import _sr_config
+    from tests.integration.test_labelfree import TINY as LABELFREE
+    from tests.integration.test_labelfree import write_labelfree
+    from tests.integration.test_segmentation_methods import tiny, write_set
+
+    out = root / method
+    if method in ("unet-seg", "starconvex"):
+        images, labels = write_set(root / "seg")
+        extra = {"n_rays": 8} if method == "starconvex" else {}
+        api.train(method, images, labels, out=out, config=tiny(method, **extra),
+                  progress=False)
+        return out, images / "n0.tif"
+    if method == "n2n":
+        low, high = write_pairs(root)
+        config = {**TINY_CONFIG, "method": {"method": "n2n", "depth": 1, "base_channels": 4}}
+        api.train("n2n", low, high, out=out, config=config, progress=False)
+        return out, next(low.iterdir())
+    if method == "sr":
+        (root / "lr").mkdir()
+        (root / "hr").mkdir()
+        for i in range(2):
+            clean = blobs((48, 48), 20 + i)
+            tifffile.imwrite(root / "hr" / f"im{i}.tif", clean)
+            tifffile.imwrite(root / "lr" / f"im{i}.tif",
+                             clean.reshape(24, 2, 24, 2).mean(axis=(1, 3)))
+        api.train("sr", root / "lr", root / "hr", out=out, config=_sr_config(),
+                  progress=False)
+        return out, root / "lr" / "im0.tif"
+    if method == "detect":
+        (root / "det").mkdir()
+        images, labels, _ = spots(root / "det")
+        api.train("detect", images, labels, out=out, config=DETECT, progress=False)
+        return out, images / "im0.tif"
+    (root / "lf").mkdir()
+    phase, fluo = write_labelfree(root / "lf")
+    api.train("labelfree", phase, fluo, out=out, config=LABELFREE, progress=False)
+    return out, phase / "f0.tif"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["n2n", "sr", "labelfree", "unet-seg", "starconvex",
+                                    "detect"])
+def test_other_methods_package_and_reimport(method, tmp_path):
+    bundle, image = _train_other(method, tmp_path)
+    package = api.export(bundle, tmp_path / f"{method}.zip", format="bioimageio")
+    ours, again = api.predict(bundle, image, check=False), api.predict(package, image,
+                                                                       check=False)
+    np.testing.assert_array_equal(ours, again)

@@ -339,6 +339,20 @@ def read_image(path: str | Path, axes: str | None = None, scene: int | None = No
     return Image(data=data, axes=use, pixel_sizes=sizes, path=path)
 
 
+def as_image(image: str | Path | np.ndarray | Image, axes: str | None = None,
+             scene: int | None = None) -> Image:
+    """An :class:`Image` from a file name, an array (2D defaults to YX) or an Image."""
+    if isinstance(image, Image):
+        return image
+    if isinstance(image, np.ndarray):
+        if axes is None and image.ndim != 2:
+            raise MicrosightError(
+                f"a {image.ndim}D array needs axes, e.g. axes='ZYX'; only 2D arrays default "
+                "to YX")
+        return Image(image, validate_axes(axes or "YX", image.ndim), {})
+    return read_image(image, axes=axes, scene=scene)
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """List the supported images in a folder (not recursive), sorted by name.
 
