@@ -111,3 +111,15 @@ def test_a_failed_check_writes_nothing(tiny_model, tmp_path, monkeypatch):
     with pytest.raises(MicrosightError, match="nothing was written"):
         api.export(tiny_model[0], tmp_path / "bad.pt", format="torchscript")
     assert not list(tmp_path.iterdir())
+
+
+def test_missing_extras_are_one_clear_line(tiny_model, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    with pytest.raises(MicrosightError, match=r'pip install "microsight\[export\]"'):
+        api.export(tiny_model[0], tmp_path / "m.onnx", format="onnx")
+    monkeypatch.setitem(sys.modules, "bioimageio.core", None)
+    with pytest.raises(MicrosightError, match=r'pip install "microsight\[bioimageio\]"'):
+        api.export(tiny_model[0], tmp_path / "m.zip", format="bioimageio")
+    assert not list(tmp_path.iterdir())
