@@ -264,6 +264,9 @@ def predict(
     if isinstance(model, (str, Path)) and _foreign_package(model):
         from microsight.engine.bioimageio import predict_package
 
+        if rois is not None or uncertainty is not None or tta:
+            raise MicrosightError("a BioImage Model Zoo package not made by microsight "
+                                  "predicts plainly: leave out --rois, --uncertainty, --tta")
         return predict_package(model, as_image(image, axes, scene), out)
     models = [_as_model(m) for m in (model if isinstance(model, (list, tuple)) else [model])]
     if not models:
