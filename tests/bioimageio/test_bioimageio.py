@@ -90,7 +90,7 @@ def test_segmentation_package_keeps_microsight_post_processing(tmp_path):
 def test_unpackaged_method_says_why():
     from microsight.engine.bioimageio import bioimageio_problem
 
-    assert "not packaged" in bioimageio_problem("sr")
+    assert "not packaged" in bioimageio_problem("care-iso")
     assert "cannot be exported" in bioimageio_problem("classify")
     assert bioimageio_problem("care") is None
 
