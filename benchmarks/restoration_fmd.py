@@ -328,7 +328,7 @@ def markdown(res: dict) -> str:
         + ".",
         f"- baselines: Gaussian sigma {res['tuning']['gaussian_sigma']} and NLM h = "
         f"{res['tuning']['nlm_h_factor']} x estimated sigma chosen on training FOVs; "
-        "'microsight default' rows use engine/restoration.py's fixed parameters "
+        "'microsight default' rows use data/baselines.py's fixed parameters "
         "(NLM h = 0.8 sigma; Richardson-Lucy with a sigma-1 Gaussian PSF, 10 iterations, "
         "a deconvolution, not a denoiser).",
         "- model selection: microsight keeps its best-validation-loss epoch; CAREamics "

@@ -42,8 +42,10 @@ from microsight.engine.uncertainty import combine, uncertainty_path
 from microsight.errors import Cancelled as Cancelled
 from microsight.errors import MicrosightError
 from microsight.errors import OutOfDistributionWarning as OutOfDistributionWarning
-from microsight.io import Image, read_image
+from microsight.io import Image
 from microsight.io.image import image_stem
+from microsight.io.readers import as_image
+from microsight.io.vendor import SceneWarning as SceneWarning
 from microsight.qc.verdict import network_verdict
 
 ModelLike = Model | str | Path
@@ -61,7 +63,18 @@ def load_model(path: str | Path) -> Model:
     -------
     Model
     """
+    if _foreign_package(path):
+        raise MicrosightError(f"{Path(path).name} is a BioImage Model Zoo package not made by "
+                              "microsight: it can predict (microsight predict PACKAGE IMAGE) "
+                              "but not be loaded, described, evaluated or fine-tuned")
     return _load_bundle(path)
+
+
+def _foreign_package(path: str | Path) -> bool:
+    """A BioImage Model Zoo package that carries no microsight bundle."""
+    from microsight.engine.bioimageio import is_microsight_package, is_package
+
+    return is_package(path) and not is_microsight_package(path)
 
 
 def _as_model(model: ModelLike) -> Model:
@@ -224,6 +237,8 @@ def predict(
     check: bool = True,
     callback: Callback | None = None,
     cancel: CancelSignal | None = None,
+    scene: int | None = None,
+    rois: str | Path | None = None,
 ) -> np.ndarray | Path | tuple:
     """Apply a model to an image (file, array or :class:`~microsight.io.Image`).
 
@@ -267,6 +282,12 @@ def predict(
     cancel : threading.Event or similar, optional
         When set, prediction stops after the running tiles, writes nothing and
         raises :class:`~microsight.errors.Cancelled`.
+    scene : int, optional
+        Scene of a multi-scene ND2/LIF/CZI file (0-based; default the first, with
+        a :class:`SceneWarning` when there are several).
+    rois : str or Path, optional
+        Segmentation only: also write the objects' outlines as an ImageJ/Fiji ROI
+        set (``.zip``, e.g. ``cells.roi.zip``; needs ``microsight[formats]``).
 
     Returns
     -------
@@ -274,21 +295,23 @@ def predict(
         The prediction in the input's axes, or the path written; with
         ``uncertainty``, the pair ``(prediction, uncertainty)``.
     """
+    if isinstance(model, (str, Path)) and _foreign_package(model):
+        from microsight.engine.bioimageio import predict_package
+
+        if rois is not None or uncertainty is not None or tta:
+            raise MicrosightError("a BioImage Model Zoo package not made by microsight "
+                                  "predicts plainly: leave out --rois, --uncertainty, --tta")
+        return predict_package(model, as_image(image, axes, scene), out)
     models = [_as_model(m) for m in (model if isinstance(model, (list, tuple)) else [model])]
     if not models:
         raise MicrosightError("no model given")
     mode, where = _uncertainty_request(uncertainty, out)
     model = models[0]
-    if isinstance(image, np.ndarray):
-        from microsight.axes import validate_axes
+    if rois is not None:
+        from microsight.engine.rois import check_rois_request
 
-        if axes is None and image.ndim != 2:
-            raise MicrosightError(
-                f"a {image.ndim}D array needs axes, e.g. axes='ZYX'; only 2D arrays default "
-                "to YX")
-        image = Image(image, validate_axes(axes or "YX", image.ndim), {})
-    elif not isinstance(image, Image):
-        image = read_image(image, axes=axes)
+        check_rois_request(model, rois)
+    image = as_image(image, axes, scene)
     image = type(model.module).input_image(model, image)
     settings = _tile_settings(model, tile, overlap, batch_size, Monitor(callback, cancel))
     name = image.path.name if image.path else "the image"
@@ -305,6 +328,10 @@ def predict(
     extra = {"uncertainty": where} if spec.uncertainty_maps else {}
     result = predictor(combine(models, mode, tta), image, out, settings=settings,
                        progress=progress, **extra)
+    if rois is not None:
+        from microsight.engine.rois import write_prediction_rois
+
+        write_prediction_rois(result, image.axes, out, rois)
     if out is not None and check:
         write_sidecar(out, {
             "image": str(image.path) if image.path else None,
@@ -425,9 +452,35 @@ def info(model: ModelLike) -> dict[str, Any]:
             "history": model.history}
 
 
-def export(model: str | Path, zip_path: str | Path) -> Path:
-    """Pack a bundle folder into a single .zip that :func:`load_model` reads."""
-    return zip_bundle(model, zip_path)
+def export(model: ModelLike, path: str | Path, *, format: str = "zip") -> Path:
+    """Pack a model into one file: a microsight .zip, TorchScript or ONNX.
+
+    Parameters
+    ----------
+    model : Model, str or Path
+        Bundle folder (``zip``), or any model (``torchscript``, ``onnx``).
+    path : str or Path
+        File to write.
+    format : {"zip", "torchscript", "onnx", "bioimageio"}
+        ``zip``: the bundle :func:`load_model` reads. ``torchscript``/``onnx``: the
+        network alone, checked against microsight's output (metadata inside the
+        file). ``bioimageio``: a BioImage Model Zoo package, test-run before writing.
+
+    Returns
+    -------
+    Path
+    """
+    if format == "zip":
+        if isinstance(model, Model):
+            raise MicrosightError("give the model folder to pack it as a .zip")
+        return zip_bundle(model, path)
+    if format == "bioimageio":
+        from microsight.engine.bioimageio import export_package
+
+        return export_package(_as_model(model), path)
+    from microsight.engine.export import export_network
+
+    return export_network(_as_model(model), path, format)[0]
 
 
 def methods() -> dict[str, str]:

@@ -157,6 +157,11 @@ def predict(
         help="Check the image against the model's training data (warning line and "
              "OUT.qc.json).")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    scene: Annotated[int | None, typer.Option(
+        help="Scene of a multi-scene ND2/LIF/CZI file (0-based; default the first).")] = None,
+    rois: Annotated[Path | None, typer.Option(
+        help="Segmentation: also write the outlines as an ImageJ/Fiji ROI set (.zip).")] =
+    None,
 ) -> None:
     """Apply a model to an image of any size (tiled, streamed for OME-Zarr)."""
     if len(paths) < 2:
@@ -165,18 +170,21 @@ def predict(
     *models, image = paths
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", _api().OutOfDistributionWarning)
+        warnings.simplefilter("always", _api().SceneWarning)
         written = _api().predict(models if len(models) > 1 else models[0], image, out=out,
                               axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
                               progress=progress, uncertainty=uncertainty, tta=tta,
-                              check=check)
+                              check=check, scene=scene, rois=rois)
     for w in caught:
-        if issubclass(w.category, _api().OutOfDistributionWarning):
+        if issubclass(w.category, (_api().OutOfDistributionWarning, _api().SceneWarning)):
             # Plain print: one unwrapped line, whatever the terminal width.
             print(f"microsight: warning: {w.message}", file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     for path in written if isinstance(written, tuple) else (written,):
         console.print(f"wrote {path}")
+    if rois is not None:
+        console.print(f"wrote {rois}")
 
 
 @app.command()
@@ -255,10 +263,22 @@ def info(
 @app.command()
 def export(
     model: Annotated[Path, typer.Argument(help="Model folder.")],
-    zip_path: Annotated[Path, typer.Argument(help="Zip file to write.")],
+    out: Annotated[Path, typer.Argument(help="File to write.")],
+    format: Annotated[str, typer.Option(
+        "--format", help="zip (microsight bundle), torchscript (Fiji, QuPath), onnx, or "
+                         "bioimageio (BioImage Model Zoo package).")] =
+    "zip",
 ) -> None:
-    """Pack a model folder into one .zip file."""
-    console.print(f"wrote {_api().export(model, zip_path)}")
+    """Pack a model folder into one file: a .zip bundle, TorchScript or ONNX."""
+    written = _api().export(model, out, format=format)
+    console.print(f"wrote {written}")
+    if format in ("torchscript", "onnx"):
+        from microsight.engine.export import read_metadata
+
+        check = read_metadata(written)["check"]
+        console.print(f"checked against microsight's network: max abs difference "
+                      f"{check['max_abs_diff']:.3g} ({check['relative_diff']:.3g} of the output "
+                      "range)")
 
 
 simulate_app = typer.Typer(help="Simulate data with known ground truth.", no_args_is_help=True)

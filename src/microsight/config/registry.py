@@ -128,6 +128,8 @@ class MethodSpec:
     exports : bool
         Its network maps images to images (exportable as TorchScript, ONNX or
         a BioImage Model Zoo package).
+    network_output : str
+        What the exported network's output channels hold, for the package's card.
     citation : str
         The paper the method follows.
     """
@@ -146,6 +148,7 @@ class MethodSpec:
     ensembles: bool = False
     uncertainty_maps: bool = False
     exports: bool = False
+    network_output: str = ""
     citation: str = ""
     source: str = field(default="microsight", compare=False)
 
@@ -177,6 +180,9 @@ class MethodSpec:
         if not self.outputs or unknown:
             raise MicrosightError(f"{where}: outputs must be among {sorted(OUTPUT_KINDS)}, "
                                   f"got {list(self.outputs)}")
+        if self.exports and not self.network_output:
+            raise MicrosightError(f"{where}: an exportable method says what its network "
+                                  "outputs (network_output)")
         for what in ("module", "training_data", "predictor", "evaluator"):
             _check_reference(getattr(self, what), what, self.name)
 

@@ -20,6 +20,7 @@ SPEC = MethodSpec(
     ensembles=True,
     uncertainty_maps=True,
     exports=True,
+    network_output="the output is the restored image in normalized units",
     citation="Weigert et al., Content-aware image restoration, Nature Methods 2018",
 )
 

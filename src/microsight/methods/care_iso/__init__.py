@@ -20,6 +20,8 @@ SPEC = MethodSpec(
     evaluator="microsight.methods.care_iso.module:CareIsoModule.evaluate_model",
     uncertainty_maps=True,
     exports=True,
+    network_output=("a 2D network applied to the XZ and YZ slices of a Z-upsampled stack, "
+                    "averaged"),
     citation="Weigert et al., Isotropic reconstruction of 3D fluorescence microscopy images "
              "using convolutional neural networks, MICCAI 2017",
 )

@@ -19,6 +19,9 @@ SPEC = MethodSpec(
     predictor="microsight.methods.deepstorm.module:DeepStormModule.predict_image",
     evaluator="microsight.methods.deepstorm.module:DeepStormModule.evaluate_model",
     exports=True,
+    network_output=("factor^2 sub-pixel channels on the camera grid; rearranged by pixel "
+                    "shuffle (depth-to-space) they are the factor times finer emitter "
+                    "density, summed over frames"),
     citation="Nehme et al., Deep-STORM, Optica 2018",
 )
 

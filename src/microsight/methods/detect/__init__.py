@@ -19,6 +19,7 @@ SPEC = MethodSpec(
     predictor="microsight.methods.detect.module:DetectModule.predict_image",
     evaluator="microsight.methods.detect.module:DetectModule.evaluate_model",
     exports=True,
+    network_output="per-class point heat maps (sigmoid); points are their local maxima",
     citation="Zhou et al., Objects as points, arXiv 2019",
 )
 

@@ -21,6 +21,9 @@ SPEC = MethodSpec(
     evaluator="microsight.methods.distmap.module:DistMapModule.evaluate_model",
     ensembles=True,
     exports=True,
+    network_output=("channel 0: foreground probability, channel 1: normalized distance; "
+                    "objects by seeded watershed (microsight's post-processing, thresholds "
+                    "in the config)"),
     citation=("Naylor et al., Segmentation of nuclei in histopathology images by deep "
              "regression of the distance map, IEEE TMI 2019"),
 )

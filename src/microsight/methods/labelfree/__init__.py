@@ -21,6 +21,7 @@ SPEC = MethodSpec(
     ensembles=True,
     uncertainty_maps=True,
     exports=True,
+    network_output="the output is the predicted fluorescence in normalized units",
     citation="Ounkomol et al., Label-free prediction of three-dimensional fluorescence images "
              "from transmitted-light microscopy, Nature Methods 2018",
 )

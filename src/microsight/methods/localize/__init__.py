@@ -21,6 +21,9 @@ SPEC = MethodSpec(
     predictor="microsight.methods.localize.module:LocalizeModule.predict_image",
     evaluator="microsight.methods.localize.module:LocalizeModule.evaluate_model",
     exports=True,
+    network_output=("input: a frame with its neighbours as channels; output: detection "
+                    "probability, sub-pixel offsets, photon and background maps; "
+                    "localizations from their local maxima"),
     citation="Speiser et al., DECODE, Nature Methods 2021",
 )
 

@@ -21,6 +21,7 @@ SPEC = MethodSpec(
     ensembles=True,
     uncertainty_maps=True,
     exports=True,
+    network_output="the output is the restored image in normalized units",
     citation="Lehtinen et al., Noise2Noise: learning image restoration without clean data, "
              "ICML 2018",
 )

@@ -20,6 +20,7 @@ SPEC = MethodSpec(
     ensembles=True,
     uncertainty_maps=True,
     exports=True,
+    network_output="the output is the restored image in normalized units",
     citation="Krull et al., Noise2Void, CVPR 2019; Hoeck et al., N2V2, ECCV workshops 2022",
 )
 

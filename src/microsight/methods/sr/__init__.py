@@ -20,6 +20,7 @@ SPEC = MethodSpec(
     ensembles=True,
     uncertainty_maps=True,
     exports=True,
+    network_output="the output is the upsampled image in normalized units",
     citation="Weigert et al., Nature Methods 2018; Zhang et al., RCAN, ECCV 2018",
 )
 

@@ -21,6 +21,8 @@ SPEC = MethodSpec(
     evaluator="microsight.methods.starconvex.module:StarConvexModule.evaluate_model",
     ensembles=True,
     exports=True,
+    network_output=("channel 0: object probability, then one distance per ray; objects by "
+                    "polygon non-maximum suppression (as StarDist)"),
     citation="Schmidt et al., Cell detection with star-convex polygons, MICCAI 2018",
 )
 

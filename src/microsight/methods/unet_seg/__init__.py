@@ -21,6 +21,7 @@ SPEC = MethodSpec(
     evaluator="microsight.methods.unet_seg.module:UNetSegModule.evaluate_model",
     ensembles=True,
     exports=True,
+    network_output="per-class probabilities (softmax); labels are the argmax",
     citation="Ronneberger et al., U-Net, MICCAI 2015",
 )
 
