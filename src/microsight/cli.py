@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from microsight import api
+from microsight.acquire.cli import acquire_app
 from microsight.errors import MicrosightError
 
 app = typer.Typer(
@@ -227,6 +228,8 @@ def export(
     """Pack a model folder into one .zip file."""
     console.print(f"wrote {api.export(model, zip_path)}")
 
+
+app.add_typer(acquire_app, name="acquire")
 
 simulate_app = typer.Typer(help="Simulate data with known ground truth.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
