@@ -106,11 +106,16 @@ def pooled(frames: list[Any]) -> np.ndarray:
 
 
 class FixedDose:
-    """Every field at every time point at one power; each frame restored."""
+    """Every field at every time point at one power.
+
+    With ``restore`` the delivered image is the restoration (``fixed-low``), else the
+    measurement itself (``fixed-high``: the usual high-light imaging); the other one is
+    kept in the record either way when a restorer is given.
+    """
 
     def __init__(self, name: str, power: float, restorer: Restorer | None, *,
-                 n_times: int, n_fields: int, interval: float) -> None:
-        self.name, self.power, self.restorer = name, power, restorer
+                 n_times: int, n_fields: int, interval: float, restore: bool = True) -> None:
+        self.name, self.power, self.restorer, self.restore = name, power, restorer, restore
         self.n_times, self.n_fields, self.interval = n_times, n_fields, interval
 
     def plan(self, session: Session) -> Iterator[Any]:
@@ -119,14 +124,14 @@ class FixedDose:
             for f in range(self.n_fields):
                 minutes = t * self.interval
                 yield session.event(f, t, minutes, power=self.power, why=self.name)
-                frame = session.last
-                image, ood, details = frame.estimate, False, {}
+                raw = session.last.estimate
+                image, ood, details = raw, False, {}
                 if self.restorer is not None:
-                    # The raw frame stays in the record: how much the restoration added.
-                    details["raw"] = image
-                    image, _, ood = self.restorer(image)
-                session.deliver(f, t, minutes, image, frame.dose, f"power {self.power:g}",
-                                out_of_distribution=ood, **details)
+                    restored, _, ood = self.restorer(raw)
+                    image = restored if self.restore else raw
+                    details = {"raw": raw} if self.restore else {"restored": restored}
+                session.deliver(f, t, minutes, image, session.last.dose,
+                                f"power {self.power:g}", out_of_distribution=ood, **details)
 
 
 class AdaptiveDose:

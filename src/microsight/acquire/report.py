@@ -22,6 +22,7 @@ def _dose_rows(summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append({"agent": name, "total dose": s["total_dose"],
                      "dose vs fixed-high": s["total_dose"] / high if high else None,
                      "PSNR (dB)": s["psnr_mean"], "raw PSNR (dB)": s.get("psnr_raw_mean"),
+                     "restored PSNR (dB)": s.get("psnr_restored_mean"),
                      "fluorophores left": s["fluorophores_left"], "frames": s["frames"]})
     return rows
 
@@ -82,8 +83,9 @@ def build_report(record: dict[str, Any], summaries: dict[str, dict[str, Any]]) -
     report.add_text("What was simulated", record.get("description", ""))
     if scenario == "dose":
         report.add_table("Agents", _dose_rows(summaries),
-                         note="PSNR of the delivered (restored) images against the "
-                              "specimen's ground truth, mean over fields and time points.")
+                         note="PSNR of the delivered images against the specimen's "
+                              "ground truth, mean over fields and time points; raw / "
+                              "restored: the other image of the fixed protocols.")
         report.add_figure("Over time", _dose_figure(summaries))
     else:
         report.add_table("Agents", _event_rows(summaries),

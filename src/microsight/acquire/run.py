@@ -17,10 +17,11 @@ DESCRIPTIONS = {
         "Fields cut from the bundled nuclei image (smoothed by one pixel), imaged at "
         "several time points on a simulated widefield microscope with an sCMOS camera "
         "(Poisson photon noise, read noise, per-pixel offset and gain). Fluorophores "
-        "bleach with the cumulative dose. fixed-high and fixed-low image every field at "
-        "one power and restore it with the CARE model; adaptive looks at low power and "
-        "images again, at high power, the regions whose restoration the model does not "
-        "trust (uncertainty over a threshold chosen on calibration runs)."),
+        "bleach with the cumulative dose. fixed-high images every field at full power "
+        "and delivers the frames; fixed-low images at low power and delivers the CARE "
+        "restoration; adaptive looks at low power and images again, at a middle power, "
+        "the regions whose restoration the model does not trust (uncertainty over a "
+        "threshold chosen on calibration runs), then restores the pooled frames."),
     "events": (
         "Synthetic nuclei going through the cell cycle, with a visible mitosis (rounding "
         "and condensing, a bright metaphase plate, two daughters moving apart). "

@@ -30,6 +30,7 @@ class DoseSettings:
     times: int = 3
     interval: float = 30.0
     low: float = 0.1
+    reimage: float = 0.3
     high: float = 1.0
     photons: float = 400.0
     bleach_dose: float = 20.0
@@ -68,13 +69,13 @@ def dose_agent(name: str, s: DoseSettings, restorer: Any, threshold: float | Non
     """The dose-scenario agent called ``name``."""
     grid = {"n_times": s.times, "n_fields": s.fields, "interval": s.interval}
     if name == "fixed-high":
-        return ag.FixedDose(name, s.high, restorer, **grid)
+        return ag.FixedDose(name, s.high, restorer, restore=False, **grid)
     if name == "fixed-low":
         return ag.FixedDose(name, s.low, restorer, **grid)
     if name == "adaptive":
         if threshold is None:
             raise MicrosightError("the adaptive agent needs a calibrated threshold")
-        return ag.AdaptiveDose(restorer, threshold, low=s.low, high=s.high, tile=s.tile,
+        return ag.AdaptiveDose(restorer, threshold, low=s.low, high=s.reimage, tile=s.tile,
                                **grid)
     raise MicrosightError(f"no dose agent {name!r}; choose one of {', '.join(DOSE_AGENTS)}")
 
@@ -101,9 +102,9 @@ def calibrate_dose(s: DoseSettings, seeds: list[int], restorer: Any) -> dict[str
 
     For every calibration tile: its uncertainty score after a low-power look, its
     squared error if trusted (its restoration) and if imaged again (the restoration
-    of the pooled frames); fixed-high's error is that of its restored frames. The
-    threshold is the largest whose pooled error stays within ``target_loss_db`` of
-    fixed-high's, i.e. the least light for that quality.
+    of the pooled frames); fixed-high's error is that of its frames. The threshold is
+    the largest whose pooled error stays within ``target_loss_db`` of fixed-high's,
+    i.e. the least light for that quality.
     """
     scores, err_keep, err_redo, err_high = [], [], [], 0.0
     for seed in seeds:
@@ -113,7 +114,7 @@ def calibrate_dose(s: DoseSettings, seeds: list[int], restorer: Any) -> dict[str
         for f in range(s.fields):
             scope.field, truth = f, specimen.ground_truth(f, 0.0)
             frames = []
-            for power in (s.low, s.high, s.high):
+            for power in (s.low, s.reimage, s.high):
                 scope.power = power
                 dose = scope.dose_map()
                 frames.append((scope.estimate(scope.snap(), dose), dose))
@@ -124,7 +125,7 @@ def calibrate_dose(s: DoseSettings, seeds: list[int], restorer: Any) -> dict[str
             scores.append(ag.tile_scores(spread, s.tile).ravel())
             err_keep.append(ag.tile_scores((restored - truth) ** 2, s.tile).ravel())
             err_redo.append(ag.tile_scores((redone - truth) ** 2, s.tile).ravel())
-            err_high += float(((restorer(frames[2][0])[0] - truth) ** 2).mean())
+            err_high += float(((frames[2][0] - truth) ** 2).mean())
     score, keep, redo = (np.concatenate(v) for v in (scores, err_keep, err_redo))
     budget = err_high / s.fields / len(seeds) * 10 ** (s.target_loss_db / 10)
     best = float(score.min()) - 1e-9  # re-image everything: always within budget
@@ -135,7 +136,7 @@ def calibrate_dose(s: DoseSettings, seeds: list[int], restorer: Any) -> dict[str
     share = float((score > best).mean())
     return {"threshold": best, "seeds": list(seeds), "tiles": int(score.size),
             "reimaged_share": share,
-            "expected_dose_ratio": (s.low + share * s.high) / s.high,
+            "expected_dose_ratio": (s.low + share * s.reimage) / s.high,
             "target_loss_db": s.target_loss_db}
 
 
@@ -146,8 +147,8 @@ def dose_summary(session: Session, s: DoseSettings) -> dict[str, Any]:
         row = {"field": r.field, "t": r.t_index, "minutes": r.minutes, "dose": r.dose,
                "psnr": psnr(r.image, r.truth), "decision": r.decision}
         for key, value in r.details.items():
-            if key == "raw":
-                row["psnr_raw"] = psnr(value, r.truth)
+            if key in ("raw", "restored"):
+                row[f"psnr_{key}"] = psnr(value, r.truth)
             else:
                 row[key] = value
         rows.append(row)
@@ -156,8 +157,8 @@ def dose_summary(session: Session, s: DoseSettings) -> dict[str, Any]:
     return {"total_dose": session.total_dose,
             "dose_per_image": session.total_dose / max(len(rows), 1),
             "psnr_mean": float(np.mean([r["psnr"] for r in rows])),
-            "psnr_raw_mean": float(np.mean([r["psnr_raw"] for r in rows]))
-            if rows and "psnr_raw" in rows[0] else None,
+            **{f"{key}_mean": float(np.mean([r[key] for r in rows]))
+               for key in ("psnr_raw", "psnr_restored") if rows and key in rows[0]},
             "fluorophores_left": float(np.mean(left)),
             "frames": len(session.frames), "images": rows, **timeline(session)}
 
