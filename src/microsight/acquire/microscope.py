@@ -212,6 +212,8 @@ def make_runner(scope: SimulatedMicroscope, engine: str = "auto"):
     it imports)."""
     from microsight.errors import MicrosightError
 
+    if engine not in ("auto", "pymmcore", "direct"):
+        raise MicrosightError(f"no engine {engine!r}; choose auto, pymmcore or direct")
     if engine == "direct" or (engine == "auto" and not pymmcore_available()):
         return DirectRunner(scope)
     if not pymmcore_available():
