@@ -39,11 +39,13 @@ def test_events_scenario_writes_data_log_summary_and_report(tmp_path):
 
 def test_dose_scenario_with_one_agent_then_another_into_the_same_run(tmp_path):
     out = tmp_path / "run"
-    assert _simulate(out, "dose", "--agent", "fixed-low") == 0
-    assert (out / "model-cache" / "model" / "model.json").is_file()
     assert _simulate(out, "dose", "--agent", "adaptive") == 0
+    assert (out / "model-cache" / "model" / "model.json").is_file()
+    # The second agent reuses the cached model and keeps the adaptive calibration.
+    assert _simulate(out, "dose", "--agent", "fixed-low") == 0
     record = json.loads((out / "acquire.json").read_text())
     assert record["agents"] == ["adaptive", "fixed-low"]
+    assert record["calibration"]["threshold"] > 0
     summary = json.loads((out / "adaptive" / "summary.json").read_text())
     assert summary["images"] and all("decision" in row for row in summary["images"])
     assert (out / "adaptive" / "images_field0.ome.zarr").is_dir()

@@ -85,6 +85,9 @@ def write_run(out: Path, record: dict[str, Any], summaries: dict[str, dict[str, 
         if old.get("scenario") == record["scenario"] and old.get("seed") == record["seed"]:
             previous = {a: json.loads((out / a / "summary.json").read_text())
                         for a in old.get("agents", []) if (out / a / "summary.json").is_file()}
+            # A run without the adaptive agent calibrates nothing: keep the earlier one.
+            record = {**record, "calibration": record.get("calibration") or
+                      old.get("calibration", {})}
     summaries = {**previous, **summaries}
     record = {**record, "agents": sorted(summaries)}
     _json(out / MARKER, record)

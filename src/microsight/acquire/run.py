@@ -106,11 +106,12 @@ def simulate(scenario: str, agents: Sequence[str], *, seed: int, out: str | Path
     if scenario == "dose":
         log("restoration model ...")
         restorer = _restorer(s, out, model, steps, tiny)
-        log("calibrating the trust threshold ...")
-        calibration = sc.calibrate_dose(s, list(calibration_seeds), restorer)
+        if "adaptive" in agents:
+            log("calibrating the trust threshold ...")
+            calibration = sc.calibrate_dose(s, list(calibration_seeds), restorer)
         for name in agents:
             log(f"running {name} ...")
-            session = sc.run_dose(name, s, seed, restorer, calibration["threshold"],
+            session = sc.run_dose(name, s, seed, restorer, calibration.get("threshold"),
                                   engine=engine)
             summaries[name] = sc.dose_summary(session, s)
             write_agent(out, name, session, summaries[name])
