@@ -59,11 +59,14 @@ def _event_figure(summaries: dict[str, dict[str, Any]]) -> Figure:
     fig = Figure(figsize=(9, 1.2 + 1.0 * len(summaries)))
     axes = np.atleast_1d(fig.subplots(len(summaries) + 1, 1, sharex=True))
     for ax, (name, s) in zip(axes[:-1], summaries.items(), strict=False):
-        for event in s["events"]:
-            ax.axvspan(event["start"], event["end"], ymin=0, ymax=1, color="tab:orange",
-                       alpha=0.15 * (1 + event["field"] % 2))
         frames = s.get("frame_times", [])
+        n = max([f for _, f in frames], default=0) + 1
+        for event in s["events"]:
+            # Each field has its own band: its frames and its mitoses.
+            ax.axvspan(event["start"], event["end"], ymin=event["field"] / n,
+                       ymax=(event["field"] + 1) / n, color="tab:orange", alpha=0.3)
         ax.plot([t for t, _ in frames], [f for _, f in frames], "|", color="k", ms=6)
+        ax.set_ylim(-0.5, n - 0.5)
         ax.set_ylabel(name, rotation=0, ha="right", fontsize=8)
         ax.set_yticks([])
     for name, s in summaries.items():
@@ -92,7 +95,8 @@ def build_report(record: dict[str, Any], summaries: dict[str, dict[str, Any]]) -
                          note="A mitosis counts as imaged fast when every gap between the "
                               "frames spanning its anaphase is at most the fast interval.")
         report.add_figure("Frames and mitoses over time", _event_figure(summaries),
-                          caption="Ticks: frames (one row per field); shaded: mitoses.")
+                          caption="Ticks: frames, one row per field; shaded: that field's "
+                                  "mitoses.")
     report.add_key_values("Calibration", {k: v for k, v in record.get("calibration", {}).items()
                                           if not isinstance(v, (list, dict))})
     report.add_key_values("Settings", record.get("settings", {}))
