@@ -48,18 +48,22 @@ def dose_benchmark(seeds: list[int], work: Path, steps: int, engine: str) -> dic
             session = sc.run_dose(name, s, seed, restorer, calibration["threshold"],
                                   engine=engine)
             summary = sc.dose_summary(session, s)
-            per_seed[name].append({"seed": seed, "total_dose": summary["total_dose"],
-                                   "psnr": summary["psnr_mean"],
-                                   "psnr_raw": summary["psnr_raw_mean"],
-                                   "fluorophores_left": summary["fluorophores_left"],
-                                   "frames": summary["frames"]})
+            row = {"seed": seed, "total_dose": summary["total_dose"],
+                   "psnr": summary["psnr_mean"],
+                   "fluorophores_left": summary["fluorophores_left"],
+                   "frames": summary["frames"]}
+            # The other image of the fixed protocols: raw for fixed-low, restored for
+            # fixed-high.
+            for key in ("psnr_raw", "psnr_restored"):
+                if f"{key}_mean" in summary:
+                    row[key] = summary[f"{key}_mean"]
+            per_seed[name].append(row)
         high = per_seed["fixed-high"][-1]
         for name in sc.DOSE_AGENTS:
             row = per_seed[name][-1]
             row["dose_ratio_vs_high"] = row["total_dose"] / high["total_dose"]
             row["psnr_gap_vs_high"] = row["psnr"] - high["psnr"]
-    agents = {name: {key: _stats([r[key] for r in rows]) for key in rows[0]
-                     if key not in ("seed", "psnr_raw") or rows[0][key] is not None}
+    agents = {name: {key: _stats([r[key] for r in rows]) for key in rows[0] if key != "seed"}
               for name, rows in per_seed.items()}
     adaptive, low = agents["adaptive"], agents["fixed-low"]
     acceptance = {

@@ -95,6 +95,9 @@ def simulate(scenario: str, agents: Sequence[str], *, seed: int, out: str | Path
     if seed in calibration_seeds:
         raise MicrosightError(f"seed {seed} is a calibration seed; thresholds would be "
                               "chosen on the evaluated run. Pick another --seed")
+    from microsight.acquire.plans import require_useq
+
+    require_useq()  # before anything is written
     out = Path(out)
     prepare_run_folder(out, overwrite)
     cls = sc.DoseSettings if scenario == "dose" else sc.EventSettings
