@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from microsight.acquire.cli import acquire_app
 from microsight.errors import MicrosightError
 
 app = typer.Typer(
@@ -280,6 +281,8 @@ def export(
                       f"{check['max_abs_diff']:.3g} ({check['relative_diff']:.3g} of the output "
                       "range)")
 
+
+app.add_typer(acquire_app, name="acquire")
 
 simulate_app = typer.Typer(help="Simulate data with known ground truth.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
