@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from microsight.errors import MicrosightError
+from microsight.serve import serve
 
 app = typer.Typer(
     name="microsight",
@@ -257,6 +258,9 @@ def export(
     """Pack a model folder into one .zip file."""
     console.print(f"wrote {_api().export(model, zip_path)}")
 
+
+# The web app: the command only starts uvicorn on the app's import string.
+app.command("serve")(serve)
 
 simulate_app = typer.Typer(help="Simulate data with known ground truth.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
