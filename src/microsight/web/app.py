@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from microsight.web.jobs import Jobs
-from microsight.web.security import Guard, UnsafeName, new_token
+from microsight.web.security import Guard, UnsafeName
 from microsight.web.store import Store
 
 HERE = Path(__file__).parent
