@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 import zipfile
 
@@ -25,7 +26,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 pytestmark = pytest.mark.browser
-TRAIN_TIMEOUT = 300
+# Screenshots for the docs show a model trained longer (a few minutes on 2 cores).
+DOCS = bool(os.environ.get("MICROSIGHT_WEB_SCREENSHOTS"))
+TRAIN_TIMEOUT = 1200 if DOCS else 300
+TINY = {"data.patch_size": "32, 32", "data.batch_size": 4, "method.depth": 1,
+        "method.base_channels": 8}
+DOCS_NET = {"data.patch_size": "48, 48", "data.batch_size": 8, "method.depth": 2,
+            "method.base_channels": 16, "training.learning_rate": 0.001}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +81,7 @@ def add_sample(driver, server):
     wait(driver, lambda d: "sample data added" in d.page_source)
 
 
-def fill_training(driver, server, model, epochs, steps):
+def fill_training(driver, server, model, epochs, steps, network=None):
     driver.get(f"{server.base}/train?method=care")
     css(driver, "input[name=model]").clear()
     css(driver, "input[name=model]").send_keys(model)
@@ -83,9 +90,9 @@ def fill_training(driver, server, model, epochs, steps):
     Select(css(driver, "select[name=target]")).select_by_visible_text(
         "sample: clean nuclei (training target)")
     css(driver, "details summary").click()
-    for name, value in (("training.epochs", epochs), ("training.steps_per_epoch", steps),
-                        ("data.patch_size", "32, 32"), ("data.batch_size", 4),
-                        ("method.depth", 1), ("method.base_channels", 8)):
+    settings = {"training.epochs": epochs, "training.steps_per_epoch": steps,
+                **(network or TINY)}
+    for name, value in settings.items():
         box = css(driver, f"input[name='cfg.{name}']")
         box.clear()
         box.send_keys(str(value))
@@ -123,7 +130,8 @@ def test_whole_flow_on_sample_data(driver, server, tmp_path):
     css(driver, "input[value=care]").click()
     css(driver, ".tasks button").click()
     wait(driver, lambda d: "Settings: care" in d.page_source)
-    fill_training(driver, server, "nuclei-care", epochs=3, steps=6)
+    epochs, steps = (8, 12) if DOCS else (3, 6)
+    fill_training(driver, server, "nuclei-care", epochs, steps, DOCS_NET if DOCS else TINY)
     screenshot(driver, "web-2-settings")
     css(driver, "#start").click()
 
@@ -138,7 +146,8 @@ def test_whole_flow_on_sample_data(driver, server, tmp_path):
         assert driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline")
     wait(driver, lambda d: status(d) == "done", TRAIN_TIMEOUT)
     assert "Over-fitting check" in text(driver, "overfitting")
-    assert len(driver.find_elements(By.CSS_SELECTOR, "svg.chart circle")) == 6  # 3 epochs
+    # Two dots per epoch: training and validation loss.
+    assert len(driver.find_elements(By.CSS_SELECTOR, "svg.chart circle")) == 2 * epochs
     screenshot(driver, "web-3-train")
 
     # 4 Check: evaluation against classical baselines, verdict and report in the page.
@@ -189,7 +198,7 @@ def test_restart_the_server_and_resume(driver, tmp_path):
         assert "the server stopped during this job" in driver.page_source
         css(driver, "#resume").click()
         wait(driver, lambda d: status(d) == "done", TRAIN_TIMEOUT)
-        assert "last epoch 7" in text(driver, "last-epoch")
+        assert "last epoch 8" in text(driver, "last-epoch")
         assert "resume resumable" in driver.page_source
     finally:
         server.stop()

@@ -149,3 +149,16 @@ def test_settings_form_from_schema_round_trips():
     assert api.build_config("care", config).training.epochs == 3
     with pytest.raises(ValueError, match="not a valid number"):
         forms.config_from_form(fields, Form({"cfg.training.epochs": ["many"]}), "care")
+
+
+def test_serve_without_the_extra_says_what_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    from microsight.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "fastapi" else real(name, *a))
+    assert main(["serve", "--no-browser"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == 'microsight: error: the web app needs fastapi: pip install "microsight[web]"'

@@ -92,6 +92,7 @@ def test_upload_names_that_leave_the_folder_are_refused(setup, name):
     assert 400 <= r.status_code < 500
     assert _outside_files(root, data) == before
     assert not list(data.rglob("evil.tif"))
+    assert not list((data / "datasets").iterdir())
 
 
 def test_zip_members_that_climb_are_refused(setup):
@@ -106,6 +107,7 @@ def test_zip_members_that_climb_are_refused(setup):
     assert r.status_code == 400
     assert not list(root.rglob("evil.txt"))
     assert not list(data.rglob("good.tif"))  # all or nothing
+    assert not list((data / "datasets").iterdir())
 
 
 @pytest.mark.parametrize("url", [

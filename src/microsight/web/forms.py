@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 # Set elsewhere in the flow (data set axes, fine-tune choice) or not a user setting.
-SKIP = {"version", "method.method", "data.axes", "training.init_from"}
+SKIP = {"version", "name", "method.method", "data.axes", "training.init_from"}
+SECTIONS = {"method": "Network", "data": "Training patches",
+            "data.normalization": "Intensity normalization", "training": "Optimization"}
 # Shown above the fold; everything else goes under "Advanced settings".
 MAIN = ("training.epochs", "training.steps_per_epoch", "data.patch_size", "data.batch_size")
 
@@ -50,6 +52,12 @@ class Field:
     def name(self) -> str:
         """The form input's name."""
         return f"cfg.{self.path}"
+
+    @property
+    def section(self) -> str:
+        """Heading of the group the field belongs to in the form."""
+        parent = self.path.rsplit(".", 1)[0]
+        return SECTIONS.get(parent, parent)
 
     @property
     def main(self) -> bool:

@@ -54,7 +54,7 @@ def describe(path: Path, axes: str | None) -> dict[str, Any]:
 
 
 @router.get("/data", response_class=HTMLResponse)
-async def data_page(request: Request, message: str = "") -> HTMLResponse:
+def data_page(request: Request, message: str = "") -> HTMLResponse:
     """Upload form, sample data and the data sets so far."""
     store: Store = request.app.state.store
     return _render(request, "data.html", step=1, datasets=store.datasets(), message=message,
@@ -62,14 +62,22 @@ async def data_page(request: Request, message: str = "") -> HTMLResponse:
 
 
 @router.post("/data/upload")
-async def upload(request: Request, files: list[UploadFile], name: str = Form("")) -> Response:
+def upload(request: Request, files: list[UploadFile], name: str = Form("")) -> Response:
     """Store uploaded images (TIFF, PNG, zipped OME-Zarr) as one new data set."""
     store: Store = request.app.state.store
+    files = [f for f in files if f.filename]
+    if not files:
+        return RedirectResponse("/data?message=choose+one+or+more+files+first",
+                                status_code=303)
     # A name with a folder in it (../x.tif, /etc/x) is refused, not trimmed.
     names = [safe_name(f.filename or "") for f in files]
     record = store.new_dataset(name or names[0])
-    for upload_file, filename in zip(files, names, strict=True):
-        store.add_upload(record["id"], filename, _chunks(upload_file))
+    try:
+        for upload_file, filename in zip(files, names, strict=True):
+            store.add_upload(record["id"], filename, _chunks(upload_file))
+    except UnsafeName:
+        store.remove_dataset(record["id"])  # just made here: no half data set stays
+        raise
     return RedirectResponse(f"/data/{record['id']}", status_code=303)
 
 
@@ -79,7 +87,7 @@ def _chunks(upload_file: UploadFile):
 
 
 @router.post("/data/sample")
-async def sample(request: Request) -> Response:
+def sample(request: Request) -> Response:
     """Make the bundled nuclei sample into training and test data sets (as the demo does)."""
     from microsight.demo import make_demo_data
 
@@ -94,7 +102,7 @@ async def sample(request: Request) -> Response:
 
 
 @router.get("/data/{ident}", response_class=HTMLResponse)
-async def dataset_page(ident: str, request: Request) -> HTMLResponse:
+def dataset_page(ident: str, request: Request) -> HTMLResponse:
     """What each image of a data set holds, with a preview."""
     store: Store = request.app.state.store
     record = store.dataset(ident)
@@ -131,7 +139,7 @@ def _image_file(request: Request, area: str, ident: str, name: str) -> tuple[Pat
 
 
 @router.get("/png/{area}/{ident}/{name}")
-async def png(area: str, ident: str, name: str, request: Request, plane: int = 0,
+def png(area: str, ident: str, name: str, request: Request, plane: int = 0,
               low: float = 0.5, high: float = 99.8) -> Response:
     """PNG preview of one plane with percentile contrast."""
     path, axes = _image_file(request, area, ident, name)
@@ -142,7 +150,7 @@ async def png(area: str, ident: str, name: str, request: Request, plane: int = 0
 
 
 @router.get("/view/{area}/{ident}/{name}", response_class=HTMLResponse)
-async def viewer(area: str, ident: str, name: str, request: Request, plane: int = 0,
+def viewer(area: str, ident: str, name: str, request: Request, plane: int = 0,
                  low: float = 0.5, high: float = 99.8, title: str = "") -> HTMLResponse:
     """The viewer fragment: preview, plane slider and contrast inputs (htmx swaps it)."""
     path, axes = _image_file(request, area, ident, name)

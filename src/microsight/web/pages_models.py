@@ -31,7 +31,7 @@ def _model(request: Request, name: str) -> str:
 
 
 @router.get("/models/{name}", response_class=HTMLResponse)
-async def model_page(name: str, request: Request, error: str = "") -> HTMLResponse:
+def model_page(name: str, request: Request, error: str = "") -> HTMLResponse:
     """What a model is and how it trained; forms to check it and to predict with it."""
     from microsight import api
 
@@ -80,7 +80,7 @@ async def predict(name: str, request: Request, dataset: str = Form(...),
 
 
 @router.get("/models/{name}/download")
-async def download_model(name: str, request: Request) -> FileResponse:
+def download_model(name: str, request: Request) -> FileResponse:
     """The model bundle as one .zip (what ``microsight predict`` and the API load)."""
     from microsight import api
 
@@ -94,7 +94,7 @@ async def download_model(name: str, request: Request) -> FileResponse:
 
 
 @router.get("/jobs/{ident}/download")
-async def download_results(ident: str, request: Request) -> FileResponse:
+def download_results(ident: str, request: Request) -> FileResponse:
     """Every file a prediction or evaluation job wrote, as one .zip."""
     store: Store = request.app.state.store
     request.app.state.jobs.get(safe_name(ident))

@@ -29,7 +29,7 @@ def _specs() -> dict[str, Any]:
 
 
 @router.get("/task", response_class=HTMLResponse)
-async def task_page(request: Request) -> HTMLResponse:
+def task_page(request: Request) -> HTMLResponse:
     """The tasks in plain words, each with the method that does it."""
     specs = _specs()
     tasks = [(key, words, specs[m]) for key, words, m in forms.TASKS if m in specs]
@@ -37,7 +37,7 @@ async def task_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/train", response_class=HTMLResponse)
-async def train_page(request: Request, method: str = "care", init_from: str = ""
+def train_page(request: Request, method: str = "care", init_from: str = ""
                      ) -> HTMLResponse:
     """The training form of ``method``: data, name, and settings from its JSON Schema."""
     return train_form(request, method, init_from)

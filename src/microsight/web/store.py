@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 import zipfile
 from pathlib import Path
@@ -71,6 +72,10 @@ class Store:
         if not path.is_file():
             raise KeyError(ident)
         return read_json(path)
+
+    def remove_dataset(self, ident: str) -> None:
+        """Delete a data set the app itself just created (a refused upload)."""
+        shutil.rmtree(self.path("datasets", ident))
 
     def save_dataset(self, record: dict[str, Any]) -> None:
         """Store a changed data-set record."""
