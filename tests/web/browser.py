@@ -110,7 +110,8 @@ def screenshot(driver, name: str) -> None:
     if not folder:
         return
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, min(max(int(height) + 140, 600), 1800))
+    driver.set_window_size(1280, min(max(int(height) + 140, 600), 2200))
+    driver.execute_script("document.activeElement.blur(); window.scrollTo(0, 0);")
     time.sleep(0.5)
     path = Path(folder) / f"{name}.png"
     driver.save_screenshot(str(path))
