@@ -43,6 +43,7 @@ from microsight.errors import Cancelled as Cancelled
 from microsight.errors import MicrosightError
 from microsight.errors import OutOfDistributionWarning as OutOfDistributionWarning
 from microsight.io import Image
+from microsight.io import read_image as read_image
 from microsight.io.image import image_stem
 from microsight.io.readers import as_image
 from microsight.io.vendor import SceneWarning as SceneWarning

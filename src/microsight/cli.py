@@ -20,6 +20,7 @@ from rich.table import Table
 
 from microsight.acquire.cli import acquire_app
 from microsight.errors import MicrosightError
+from microsight.serve import serve
 
 app = typer.Typer(
     name="microsight",
@@ -283,6 +284,9 @@ def export(
 
 
 app.add_typer(acquire_app, name="acquire")
+
+# The web app: the command only starts uvicorn on the app's import string.
+app.command("serve")(serve)
 
 simulate_app = typer.Typer(help="Simulate data with known ground truth.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
