@@ -20,7 +20,13 @@ import numpy as np
 from microsight.config import get_method
 from microsight.data.normalization import subsample
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, evaluation_report, model_sections, summarize
+from microsight.engine.evaluate import (
+    Evaluation,
+    evaluation_report,
+    model_sections,
+    score_sources,
+    summarize,
+)
 from microsight.engine.inference import predict_item
 from microsight.engine.predict import TileSettings, input_normalizer, output_normalizer
 from microsight.io import write_image
@@ -111,16 +117,32 @@ def evaluate_labelfree(model: Model, input_path: str | Path, target_path: str | 
     if report is not None:
         report = Path(report)
         maps_dir = report.with_name(report.name.split(".")[0] + "_error_maps")
-    rows, panels = [], []
-    for item_name, x, y in zip(summary["item_names"], inputs, targets, strict=True):
-        preds = predictions(model, x, settings)
-        for source, pred in preds.items():
-            rows.append({"image": item_name, "source": source,
-                         **per_target_metrics(pred, y, names)})
-        if maps_dir is not None:
-            write_error_maps(maps_dir, item_name, abs_error_map(preds[NETWORK], y))
-        if len(panels) < MAX_PANELS:
-            panels.append((item_name, x, y, {k: v for k, v in preds.items() if k != LINEAR}))
+    # One call predicts every source of an item (network, reference U-Net, linear
+    # baseline); the shared loop then asks for them one by one. Items carry their name
+    # so that the network's error maps can be written as it is scored.
+    last: dict[str, Any] = {}
+
+    def source(key: str) -> Any:
+        def predict(item: tuple[str, np.ndarray]) -> np.ndarray | None:
+            if last.get("item") is not item:
+                last.update(item=item, preds=predictions(model, item[1], settings))
+            return last["preds"].get(key)
+        return predict
+
+    def score(pred: np.ndarray, y: np.ndarray, key: str, item: tuple[str, np.ndarray]
+              ) -> dict[str, float]:
+        if key == NETWORK and maps_dir is not None:
+            write_error_maps(maps_dir, item[0], abs_error_map(pred, y))
+        return per_target_metrics(pred, y, names)
+
+    items = [(name, (name, x), y)
+             for name, x, y in zip(summary["item_names"], inputs, targets, strict=True)]
+    scored = score_sources(
+        items, {k: source(k) for k in (NETWORK, UNET, LINEAR)}, score,
+        panel=lambda name, item, pred, y: (name, item[1], y, {
+            k: v for k, v in last["preds"].items() if k != LINEAR}),
+        max_panels=MAX_PANELS)
+    rows, panels = scored.rows, scored.panels
     result = Evaluation(rows, summarize(rows, metrics))
     if report is not None:
         registration = registration_report(inputs, targets, m, summary["item_names"])
