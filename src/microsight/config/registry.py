@@ -106,7 +106,9 @@ class MethodSpec:
         ``"package.module:Class"``: the LightningModule built for a model.
     training_data : str
         ``(config, input_path, target_path, axes) -> (TrainingSet, normalization)``;
-        default the module class's ``prepare_training``.
+        default the module class's ``prepare_training``. A reference starting
+        with ``.`` (here and for ``predictor`` and ``evaluator``) names an
+        attribute of the module class, e.g. ``".predict_image"``.
     needs_target : bool or None
         True: training needs ``--target``; False: it takes none; None: optional.
     outputs : tuple of str
@@ -154,7 +156,12 @@ class MethodSpec:
 
     def __post_init__(self) -> None:
         if not self.training_data:
-            object.__setattr__(self, "training_data", f"{self.module}.prepare_training")
+            object.__setattr__(self, "training_data", ".prepare_training")
+        # ".attribute" names an attribute of the module class (e.g. ".predict_image").
+        for what in ("training_data", "predictor", "evaluator"):
+            ref = getattr(self, what)
+            if ref.startswith("."):
+                object.__setattr__(self, what, f"{self.module}{ref}")
 
     def check(self) -> None:
         """Check the declaration without importing its heavy parts.

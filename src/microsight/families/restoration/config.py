@@ -12,6 +12,12 @@ from microsight.config import UNetConfig
 RESTORATION_METRICS = ("psnr", "ssim", "nrmse")
 
 
+#: What every restoration method declares alike (``MethodSpec(..., **RESTORATION_SPEC)``).
+RESTORATION_SPEC = {"family": "restoration", "outputs": ("image", "uncertainty"),
+                    "metrics": RESTORATION_METRICS, "ensembles": True,
+                    "uncertainty_maps": True, "exports": True}
+
+
 class RestorationUNetConfig(UNetConfig):
     """A U-Net restoring an image: optionally residual, with a pixel loss."""
 

@@ -10,6 +10,12 @@ from microsight.config import MethodConfig
 INSTANCE_METRICS = ("ap@0.5", "ap@0.75", "ap@0.9", "f1@0.5", "pq@0.5", "precision@0.5",
                     "recall@0.5")
 
+#: What every segmentation method declares alike (``MethodSpec(..., **SEGMENTATION_SPEC)``).
+SEGMENTATION_SPEC = {"family": "segmentation", "needs_target": True,
+                     "outputs": ("labels", "probabilities", "objects"),
+                     "predictor": ".predict_image", "evaluator": ".evaluate_model",
+                     "ensembles": True, "exports": True}
+
 
 class InstanceFields(MethodConfig):
     """Fields shared by the instance-segmentation methods."""

@@ -13,6 +13,10 @@ from microsight.data.smlm_config import SimulationConfig
 #: ``--input simulate`` on the command line: train on freshly simulated movies.
 SIMULATE = "simulate"
 LOC_METRICS = ("jaccard", "recall", "precision", "rmse_lateral", "efficiency_lateral")
+#: What every SMLM method declares alike (``MethodSpec(..., **SMLM_SPEC)``): trained on
+#: simulated movies or a movie and its table, predicting and scoring whole movies.
+SMLM_SPEC = {"family": "smlm", "needs_target": None, "predictor": ".predict_image",
+             "evaluator": ".evaluate_model", "exports": True}
 
 
 class SMLMConfig(UNetConfig):

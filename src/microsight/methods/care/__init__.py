@@ -5,21 +5,16 @@ the network and its training code load when a model is built.
 """
 
 from microsight.config import MethodSpec, lazy_attributes
-from microsight.families.restoration.config import RESTORATION_METRICS
+from microsight.families.restoration.config import RESTORATION_SPEC
 from microsight.methods.care.config import CareConfig
 
 SPEC = MethodSpec(
     name="care",
+    **RESTORATION_SPEC,
     summary="supervised restoration (denoising) from pairs of low/high-quality images",
-    family="restoration",
     config_class=CareConfig,
     module="microsight.methods.care.module:CareModule",
     needs_target=True,
-    outputs=("image", "uncertainty"),
-    metrics=RESTORATION_METRICS,
-    ensembles=True,
-    uncertainty_maps=True,
-    exports=True,
     network_output="the output is the restored image in normalized units",
     citation="Weigert et al., Content-aware image restoration, Nature Methods 2018",
 )

@@ -16,8 +16,8 @@ SPEC = MethodSpec(
     needs_target=False,
     outputs=("classes",),
     metrics=("accuracy", "balanced_accuracy"),
-    predictor="microsight.methods.classify.module:ClassifyModule.predict_image",
-    evaluator="microsight.methods.classify.module:ClassifyModule.evaluate_model",
+    predictor=".predict_image",
+    evaluator=".evaluate_model",
     citation="He et al., Deep residual learning for image recognition, CVPR 2016",
 )
 

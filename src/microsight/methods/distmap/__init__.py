@@ -5,22 +5,15 @@ the network and its training code load when a model is built.
 """
 
 from microsight.config import MethodSpec, lazy_attributes
-from microsight.families.segmentation.config import INSTANCE_METRICS
+from microsight.families.segmentation.config import SEGMENTATION_SPEC
 from microsight.methods.distmap.config import DistMapConfig
 
 SPEC = MethodSpec(
     name="distmap",
+    **SEGMENTATION_SPEC,
     summary="instance segmentation of touching or non-convex cells: distance map + watershed",
-    family="segmentation",
     config_class=DistMapConfig,
     module="microsight.methods.distmap.module:DistMapModule",
-    needs_target=True,
-    outputs=("labels", "probabilities", "objects"),
-    metrics=INSTANCE_METRICS,
-    predictor="microsight.methods.distmap.module:DistMapModule.predict_image",
-    evaluator="microsight.methods.distmap.module:DistMapModule.evaluate_model",
-    ensembles=True,
-    exports=True,
     network_output=("channel 0: foreground probability, channel 1: normalized distance; "
                     "objects by seeded watershed (microsight's post-processing, thresholds "
                     "in the config)"),

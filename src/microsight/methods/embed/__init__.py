@@ -16,8 +16,8 @@ SPEC = MethodSpec(
     needs_target=False,
     outputs=("embedding",),
     metrics=("knn_accuracy", "adjusted_rand", "nmi"),
-    predictor="microsight.methods.embed.module:EmbedModule.predict_image",
-    evaluator="microsight.methods.embed.module:EmbedModule.evaluate_model",
+    predictor=".predict_image",
+    evaluator=".evaluate_model",
     citation="Chen et al., A simple framework for contrastive learning (SimCLR), ICML 2020",
 )
 

@@ -5,22 +5,18 @@ the network and its training code load when a model is built.
 """
 
 from microsight.config import MethodSpec, lazy_attributes
-from microsight.families.smlm.config import LOC_METRICS
+from microsight.families.smlm.config import LOC_METRICS, SMLM_SPEC
 from microsight.methods.localize.config import LocalizeConfig
 
 SPEC = MethodSpec(
     name="localize",
+    **SMLM_SPEC,
     summary="learned SMLM localization (probability, offsets, photons, uncertainties); "
             "localization table",
-    family="smlm",
     config_class=LocalizeConfig,
     module="microsight.methods.localize.module:LocalizeModule",
-    needs_target=None,
     outputs=("localizations",),
     metrics=LOC_METRICS,
-    predictor="microsight.methods.localize.module:LocalizeModule.predict_image",
-    evaluator="microsight.methods.localize.module:LocalizeModule.evaluate_model",
-    exports=True,
     network_output=("input: a frame with its neighbours as channels; output: detection "
                     "probability, sub-pixel offsets, photon and background maps; "
                     "localizations from their local maxima"),
