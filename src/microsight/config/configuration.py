@@ -112,6 +112,11 @@ def load_config(path: str | Path) -> Configuration:
     -------
     Configuration
     """
+    return validate_config(read_config_mapping(path))
+
+
+def read_config_mapping(path: str | Path) -> dict[str, Any]:
+    """The mapping a YAML config file holds, or one clear error about the file itself."""
     path = Path(path)
     if not path.is_file():
         raise MicrosightError(f"config file {path} not found")
@@ -119,9 +124,12 @@ def load_config(path: str | Path) -> Configuration:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise MicrosightError(f"{path.name} is not valid YAML: {exc}".splitlines()[0]) from None
+    except UnicodeDecodeError:
+        raise MicrosightError(f"{path.name} is not a text file") from None
     if not isinstance(data, dict):
-        raise MicrosightError(f"{path.name} must hold a mapping of config sections")
-    return validate_config(data)
+        raise MicrosightError(f"{path.name} must hold a mapping of config sections "
+                              "(method, data, training)")
+    return data
 
 
 def config_to_yaml(config: Configuration) -> str:

@@ -15,7 +15,11 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from microsight.config.base import format_errors
-from microsight.config.configuration import Configuration, validate_config
+from microsight.config.configuration import (
+    Configuration,
+    read_config_mapping,
+    validate_config,
+)
 from microsight.config.registry import get_method
 from microsight.errors import MicrosightError
 
@@ -125,17 +129,10 @@ def check_config_file(path: str | Path) -> list[str]:
     list of str
         ``"field.path: reason"`` lines (or one line on the file itself).
     """
-    path = Path(path)
-    if not path.is_file():
-        return [f"{path}: file not found"]
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        return [f"{path.name} is not valid YAML: {str(exc).splitlines()[0]}"]
-    except UnicodeDecodeError:
-        return [f"{path.name} is not a text file"]
-    if not isinstance(data, dict):
-        return [f"{path.name} must hold a mapping of config sections (method, data, training)"]
+        data = read_config_mapping(path)
+    except MicrosightError as exc:
+        return [str(exc)]
     try:
         Configuration.model_validate(data)
     except ValidationError as exc:
