@@ -26,6 +26,7 @@ from microsight.config import (
     merge_overrides,
     validate_config,
 )
+from microsight.data.pairs import check_complex
 from microsight.engine.bundle import Model, zip_bundle
 from microsight.engine.bundle import load_model as _load_bundle
 from microsight.engine.evaluate import Evaluation
@@ -43,6 +44,7 @@ from microsight.errors import Cancelled as Cancelled
 from microsight.errors import MicrosightError
 from microsight.errors import OutOfDistributionWarning as OutOfDistributionWarning
 from microsight.io import Image, read_image
+from microsight.io.outputs import check_output
 
 ModelLike = Model | str | Path
 
@@ -120,6 +122,9 @@ def train(
 ) -> Model:
     """Train a model and write its bundle to ``out``.
 
+    ``out`` must be a new or empty folder, or (with ``resume``) a model of an
+    interrupted run; it may not be or hold an input.
+
     Parameters
     ----------
     method : str
@@ -154,6 +159,9 @@ def train(
     -------
     Model
     """
+    _check_counts(epochs=epochs, steps=steps)
+    check_output(out, inputs=[input, target, config if isinstance(config, (str, Path)) else None,
+                              init_from], kind="bundle")
     training = {"epochs": epochs, "max_steps": steps,
                 "init_from": None if init_from is None else str(init_from)}
     if resume:
@@ -178,6 +186,54 @@ def train(
     data, normalization = spec.part("training_data")(cfg, input, target, axes)
     return train_model(cfg, data, normalization, out, resume=resume, progress=progress,
                        monitor=Monitor(callback, cancel))
+
+
+def _check_counts(**counts: int | None) -> None:
+    """Refuse counts below 1 (epochs, steps, batch size), named as the CLI options."""
+    for name, value in counts.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise MicrosightError(f"--{name.replace('_', '-')} must be a whole number >= 1, "
+                                  f"got {value!r}")
+
+
+def _check_tiling(tile: int | None, overlap: int | None, batch_size: int | None) -> None:
+    """Refuse tile sizes, overlaps and batch sizes that cannot work, before any work."""
+    _check_counts(batch_size=batch_size)
+    if tile is not None and (not isinstance(tile, int) or tile < 8):
+        raise MicrosightError(f"--tile must be a whole number of pixels >= 8 (e.g. 256), "
+                              f"got {tile!r}")
+    if overlap is not None:
+        if not isinstance(overlap, int) or overlap < 0:
+            raise MicrosightError(f"--overlap must be a whole number of pixels >= 0, "
+                                  f"got {overlap!r}")
+        if tile is not None and 2 * overlap >= tile:
+            raise MicrosightError(f"--overlap {overlap} must be less than half of --tile "
+                                  f"{tile}; use a smaller overlap or a larger tile")
+
+
+def _check_image_size(image: Image) -> None:
+    """Refuse images too small to hold anything a network could see (1x1, 3x3...)."""
+    small = {a: n for a, n in zip(image.axes, image.shape, strict=True) if a in "YX" and n < 4}
+    if small:
+        name = image.path.name if image.path else "the image"
+        raise MicrosightError(f"{name} is only {'x'.join(map(str, image.shape))} pixels "
+                              f"({image.axes}); give an image of at least 4x4 pixels")
+
+
+def _require_label_images(target: str | Path, axes: str | None) -> None:
+    """Refuse segmentation targets that are intensities, not label images."""
+    from microsight.io import read_images
+
+    for im in read_images(target, axes=axes):
+        data = np.asarray(im.data)
+        if (data.dtype.kind == "f" and not (np.isfinite(data).all() and
+                                           np.array_equal(data, np.round(data)))) or (
+                data.dtype.kind not in "uifb") or (data.size and data.min() < 0):
+            raise MicrosightError(
+                f"{im.path.name if im.path else 'a target'} is not a label image (whole "
+                "numbers >= 0, one per object); give the annotations as --target, not the "
+                "intensity images")
 
 
 def _check_target(spec: MethodSpec, target: str | Path | None) -> None:
@@ -221,6 +277,7 @@ def predict(
     check: bool = True,
     callback: Callback | None = None,
     cancel: CancelSignal | None = None,
+    overwrite: bool = False,
 ) -> np.ndarray | Path | tuple:
     """Apply a model to an image (file, array or :class:`~microsight.io.Image`).
 
@@ -264,6 +321,9 @@ def predict(
     cancel : threading.Event or similar, optional
         When set, prediction stops after the running tiles, writes nothing and
         raises :class:`~microsight.errors.Cancelled`.
+    overwrite : bool
+        Replace an existing ``out`` (never an input, never a folder that is not
+        an image).
 
     Returns
     -------
@@ -271,11 +331,20 @@ def predict(
         The prediction in the input's axes, or the path written; with
         ``uncertainty``, the pair ``(prediction, uncertainty)``.
     """
-    models = [_as_model(m) for m in (model if isinstance(model, (list, tuple)) else [model])]
+    _check_tiling(tile, overlap, batch_size)
+    sources = [m for m in (model if isinstance(model, (list, tuple)) else [model])]
+    mode, where = _uncertainty_request(uncertainty, out)
+    if out is not None:
+        inputs = [*sources, image if isinstance(image, (str, Path)) else None]
+        check_output(out, inputs=inputs, kind="image", overwrite=overwrite)
+        if isinstance(where, (str, Path)):
+            check_output(where, inputs=inputs, kind="image", overwrite=overwrite,
+                         option="--uncertainty")
+    models = [_as_model(m) for m in sources]
     if not models:
         raise MicrosightError("no model given")
-    mode, where = _uncertainty_request(uncertainty, out)
     model = models[0]
+    _warn_if_incomplete(models)
     if isinstance(image, np.ndarray):
         from microsight.axes import validate_axes
 
@@ -286,6 +355,8 @@ def predict(
         image = Image(image, validate_axes(axes or "YX", image.ndim), {})
     elif not isinstance(image, Image):
         image = read_image(image, axes=axes)
+    check_complex(image)
+    _check_image_size(image)
     image = type(model.module).input_image(model, image)
     settings = _tile_settings(model, tile, overlap, batch_size, Monitor(callback, cancel))
     name = image.path.name if image.path else "the image"
@@ -321,6 +392,7 @@ def evaluate(
     axes: str | None = None,
     tile: int | None = None,
     tta: bool = False,
+    overwrite: bool = False,
 ) -> Evaluation:
     """Score a model on held-out pairs against classical baselines; write a report.
 
@@ -339,17 +411,31 @@ def evaluate(
         Prediction tile size.
     tta : bool
         Score the mean prediction over the 8 flips/rotations (as ``predict``).
+    overwrite : bool
+        Replace an existing ``report``.
 
     Returns
     -------
     Evaluation
         Per-image rows and the mean of each metric per source.
     """
-    models = [_as_model(m) for m in (model if isinstance(model, (list, tuple)) else [model])]
+    _check_tiling(tile, None, None)
+    sources = list(model if isinstance(model, (list, tuple)) else [model])
+    if report is not None:
+        if Path(report).suffix.lower() not in (".html", ".htm", ".pdf"):
+            raise MicrosightError(f"--report {report}: the report is HTML or PDF; give a path "
+                                  "ending in .html or .pdf")
+        check_output(report, inputs=[*sources, input, target], overwrite=overwrite,
+                     option="--report")
+    models = [_as_model(m) for m in sources]
     if not models:
         raise MicrosightError("no model given")
+    _warn_if_incomplete(models)
     # The first member's method scores the combined prediction.
-    evaluator = get_method(models[0].method).part("evaluator")
+    spec = get_method(models[0].method)
+    if spec.outputs[0] == "labels":
+        _require_label_images(target, axes)
+    evaluator = spec.part("evaluator")
     model = combine(models, None, tta)
     settings = _tile_settings(model, tile, None, None)
     return evaluator(model, input, target, axes=axes, report=report, settings=settings)
@@ -420,9 +506,29 @@ def info(model: ModelLike) -> dict[str, Any]:
             "history": model.history}
 
 
-def export(model: str | Path, zip_path: str | Path) -> Path:
-    """Pack a bundle folder into a single .zip that :func:`load_model` reads."""
+def export(model: str | Path, zip_path: str | Path, *, overwrite: bool = False) -> Path:
+    """Pack a bundle folder into a single .zip that :func:`load_model` reads.
+
+    An existing ``zip_path`` is replaced only with ``overwrite``; a folder never.
+    """
+    check_output(zip_path, inputs=[model], overwrite=overwrite, option="export to")
     return zip_bundle(model, zip_path)
+
+
+def _warn_if_incomplete(models: list[Model]) -> None:
+    """Warn when a bundle's training stopped before its last steps (thresholds, report)."""
+    import warnings
+
+    for m in models:
+        if m.qc.get("complete") is False:
+            warnings.warn(f"{m.path or m.config.name} is an unfinished training run (its "
+                          "after-training steps did not complete); finish it with "
+                          "'microsight train ... --resume'", IncompleteModelWarning,
+                          stacklevel=3)
+
+
+class IncompleteModelWarning(UserWarning):
+    """A bundle whose training was interrupted before its final steps."""
 
 
 def methods() -> dict[str, str]:
@@ -453,7 +559,8 @@ def check_config(path: str | Path) -> list[str]:
 
 def simulate_smlm(out: str | Path, table: str | Path | None = None, *,
                   config: str | Path | dict | None = None, sites: str | Path | None = None,
-                  table_format: str = "native", **overrides: Any) -> tuple[Path, Path]:
+                  table_format: str = "native", overwrite: bool = False,
+                  **overrides: Any) -> tuple[Path, Path]:
     """Simulate an SMLM movie and write it with its ground-truth localization table.
 
     Parameters
@@ -470,6 +577,8 @@ def simulate_smlm(out: str | Path, table: str | Path | None = None, *,
         ``table``).
     table_format : {"native", "thunderstorm"}
         Columns of the ground-truth CSV.
+    overwrite : bool
+        Replace an existing movie or table.
     **overrides
         Settings that replace those of ``config`` (``None`` values are ignored),
         e.g. ``density=2.0, frames=500``; ``camera`` takes a dict.
@@ -498,11 +607,14 @@ def simulate_smlm(out: str | Path, table: str | Path | None = None, *,
         cfg = SimulationConfig.model_validate(settings)
     except ValidationError as exc:
         raise MicrosightError(f"invalid simulation settings: {format_errors(exc)}") from None
-    sim = simulate(cfg, table=read_localizations(sites) if sites is not None else None)
     out = Path(out)
     name = out.name[:-len(".ome.zarr")] if out.name.endswith(".ome.zarr") else out.stem
     table = Path(table) if table is not None else out.with_name(
         name.removesuffix(".ome") + ".csv")
+    inputs = [sites, config if isinstance(config, (str, Path)) else None]
+    check_output(out, inputs=inputs, kind="image", overwrite=overwrite)
+    check_output(table, inputs=inputs, overwrite=overwrite, option="--table")
+    sim = simulate(cfg, table=read_localizations(sites) if sites is not None else None)
     size = cfg.pixel_size / 1000
     movie = np.clip(np.round(sim.movie), 0, 65535).astype(np.uint16)
     written = write_image(out, movie, "TYX", {"Y": size, "X": size})

@@ -194,7 +194,10 @@ def train_model(
     ckpt = out / "checkpoints" / "last.ckpt"
     if resume and not ckpt.is_file():
         raise MicrosightError(f"nothing to resume: {ckpt} does not exist")
-    if not resume and (out / "model.json").exists():
+    if resume:
+        check_checkpoint(ckpt)
+    if not resume and (out / "model.json").exists() and (
+            (out / "weights.safetensors").exists() or ckpt.exists()):
         raise MicrosightError(
             f"{out} already holds a model; pass --resume to continue it or choose another --out"
         )
@@ -222,6 +225,9 @@ def train_model(
                             out_channels=data.out_channels, normalization=normalization,
                             data_summary=data.summary)
         _check_split(data, cfg.patch_size, out, progress)
+    # 'complete' turns true only after the last after-training step: predict warns about
+    # a bundle without it, and --resume finishes what is missing.
+    update_qc(out, {"complete": False})
 
     def on_best(mod: L.LightningModule, row: dict[str, Any]) -> None:
         write_weights(mod, out / "weights.safetensors")
@@ -250,16 +256,21 @@ def train_model(
     )
     loaders = (DataLoader(range(tcfg.steps_per_epoch), batch_size=None),
                DataLoader(val, batch_size=None))
-    trainer.fit(module, *loaders, ckpt_path=str(ckpt) if resume else None)
+    trainer.fit(module, *loaders, ckpt_path=str(ckpt) if resume else None,
+                **_weights_only(trainer))
     if recorder.cancelled:
         done = len(recorder.rows)
         raise Cancelled(f"training cancelled; {out} keeps {done} complete epoch(s): continue "
                         "with --resume" if done else f"training cancelled before its first "
                         f"epoch ended; {out} holds no weights yet: start again")
+    monitor = monitor or Monitor()
+    _stop_if_cancelled(monitor, out)
     if not (out / "weights.safetensors").exists():
         write_weights(module, out / "weights.safetensors")
     model = method.module_class.after_training(load_model(out), data, out, progress=progress)
+    _stop_if_cancelled(monitor, out)
     model.ood = describe_training_data(model, data, out)
+    _stop_if_cancelled(monitor, out)
     model.qc = update_qc(out, {"epochs_run": len(recorder.rows),
                                "stopped_early": trainer.should_stop and
                                len(recorder.rows) < tcfg.epochs,
@@ -267,7 +278,39 @@ def train_model(
                                **_training_qc(module, model, val, recorder.rows)})
     write_model_card(out, model)
     write_training_report(model, out / "report.html")
+    model.qc = update_qc(out, {"complete": True})
     return model
+
+
+def _stop_if_cancelled(monitor: Monitor, out: Path) -> None:
+    """Between the after-training steps: stop when asked; ``--resume`` finishes them."""
+    if monitor.cancelled:
+        raise Cancelled(f"training stopped during its final steps; {out} keeps every epoch: "
+                        "finish the thresholds, data description and report with --resume")
+
+
+def check_checkpoint(path: Path) -> None:
+    """Refuse a checkpoint that holds anything but tensors and plain values.
+
+    ``torch.load(weights_only=True)`` never runs code from the file: a checkpoint
+    crafted to execute something when unpickled fails here, before training
+    starts, with one line.
+    """
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError...
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        raise MicrosightError(
+            f"{path} is not a plain training checkpoint ({type(exc).__name__}: {first}); "
+            "refusing to load it: delete the checkpoints folder and train again") from None
+
+
+def _weights_only(trainer: L.Trainer) -> dict[str, bool]:
+    """Ask Lightning to load checkpoints with ``weights_only=True`` where it can be asked."""
+    import inspect
+
+    return {"weights_only": True} if "weights_only" in inspect.signature(
+        trainer.fit).parameters else {}
 
 
 def initialize_from(module: MicrosightModule, config: Configuration) -> None:
