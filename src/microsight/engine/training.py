@@ -256,8 +256,15 @@ def train_model(
     )
     loaders = (DataLoader(range(tcfg.steps_per_epoch), batch_size=None),
                DataLoader(val, batch_size=None))
-    trainer.fit(module, *loaders, ckpt_path=str(ckpt) if resume else None,
-                **_weights_only(trainer))
+    try:
+        trainer.fit(module, *loaders, ckpt_path=str(ckpt) if resume else None,
+                    **_weights_only(trainer))
+    except SystemExit:
+        # Lightning turns SIGTERM into SystemExit at its next loop boundary; when the
+        # signal also set our cancel signal, end as a cancelled run (resumable).
+        if not (monitor and monitor.cancelled):
+            raise
+        recorder.cancelled = True
     if recorder.cancelled:
         done = len(recorder.rows)
         raise Cancelled(f"training cancelled; {out} keeps {done} complete epoch(s): continue "
@@ -354,9 +361,11 @@ def initialize_from(module: MicrosightModule, config: Configuration) -> None:
 
 
 def _check_split(data: TrainingSet, patch_size: list[int], out: Path, progress: bool) -> None:
-    """Warn (and note in qc.json) when validation repeats training data or is too small."""
+    """Warn (and note in qc.json) about meaningless data (constant images, targets equal
+    to inputs) and validation that repeats training data or is too small."""
     checks, overlap = check_split(data.train_inputs, data.val_inputs, patch_size=patch_size,
                                   train_targets=data.train_targets, val_targets=data.val_targets)
+    checks = list(data.summary.get("warnings", [])) + list(checks)
     update_qc(out, {"data_checks": checks, "overlap": overlap})
     for text in checks:
         if progress:
