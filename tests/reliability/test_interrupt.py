@@ -21,8 +21,8 @@ from microsight.cli import main
 from microsight.engine.bundle import read_history
 from tests.conftest import TINY_CONFIG, write_pairs
 
-CONFIG = {**TINY_CONFIG, "training": {**TINY_CONFIG["training"], "epochs": 4,
-                                      "steps_per_epoch": 8, "early_stopping_patience": None,
+CONFIG = {**TINY_CONFIG, "training": {**TINY_CONFIG["training"], "epochs": 3,
+                                      "steps_per_epoch": 6, "early_stopping_patience": None,
                                       "lr_schedule": "constant"}}
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     [str(Path(__file__).resolve().parents[2] / "src"), os.environ.get("PYTHONPATH", "")])}

@@ -38,6 +38,8 @@ def test_target_equal_to_input_warns(tiny_model, tmp_path, capsys):
     assert code == 0, err
     _clean(err)
     assert any("same as --input" in line for line in err), err
+    # Copying the input is perfect here: one training step cannot beat it.
+    assert any("classical baseline 'input (no restoration)'" in line for line in err), err
     assert fingerprint(low) == before
 
 
@@ -110,3 +112,16 @@ def test_incomplete_bundle_warns_on_predict(tiny_model, tmp_path, capsys):
                                     tmp_path / "p.tif", "--no-progress"])
     assert code == 0
     assert any("unfinished" in line for line in err), err
+
+
+def test_segmentation_targets_must_be_label_images(tmp_path):
+    from microsight.api import _require_label_images
+    from microsight.errors import MicrosightError
+
+    tifffile.imwrite(tmp_path / "labels.tif", np.arange(64, dtype=np.uint16).reshape(8, 8))
+    _require_label_images(tmp_path / "labels.tif", None)
+    tifffile.imwrite(tmp_path / "float_labels.tif", np.ones((8, 8), np.float32))
+    _require_label_images(tmp_path / "float_labels.tif", None)
+    tifffile.imwrite(tmp_path / "intensity.tif", blobs((8, 8), 0) + 0.5)
+    with pytest.raises(MicrosightError, match="intensity.tif is not a label image"):
+        _require_label_images(tmp_path / "intensity.tif", None)

@@ -396,4 +396,41 @@ def _training_qc(module: MicrosightModule, model: Model,
             pred = module.point_estimate(module(x)).float()
             tile_mse += ((pred - y.float()) ** 2).flatten(1).mean(1).tolist()
     qc["validation"] = validation_noise(tile_mse)
+    qc["baseline_check"] = _baseline_check(module, val, float(np.mean(tile_mse)))
     return qc
+
+
+#: Classical baselines cheap enough to run on every validation set after training.
+_QUICK_BASELINES = ("input (no restoration)", "gaussian (sigma=1)")
+
+
+def _baseline_check(module: MicrosightModule, val: list[tuple[torch.Tensor, torch.Tensor]],
+                    network_mse: float) -> dict[str, Any] | None:
+    """Compare the network with quick classical baselines on its own validation tiles.
+
+    A model that does worse than leaving the image alone (or than a Gaussian blur)
+    has learnt nothing useful: say so rather than let its numbers look fine.
+    """
+    baselines = getattr(module, "baselines", None)
+    if baselines is None or any(x.shape != y.shape for x, y in val):
+        return None  # not a restoration on the input's grid
+    chosen = {k: f for k, f in baselines(module.config).items() if k in _QUICK_BASELINES}
+    scores = {}
+    for name, fn in chosen.items():
+        errors = [float(((fn(x.numpy()) - y.numpy()) ** 2).mean())
+                  for xs, ys in val for x, y in zip(xs.float(), ys.float(), strict=True)]
+        scores[name] = float(np.mean(errors))
+    if not scores:
+        return None
+    best = min(scores, key=scores.get)
+    worse = network_mse > scores[best]
+    if worse:
+        warnings.warn(f"the trained model does worse on its own validation data (MSE "
+                      f"{network_mse:.4g}) than the classical baseline '{best}' "
+                      f"({scores[best]:.4g}): train longer or check the data",
+                      ModelQualityWarning, stacklevel=4)
+    return {"network_mse": network_mse, "baseline_mse": scores, "worse_than_baseline": worse}
+
+
+class ModelQualityWarning(UserWarning):
+    """The trained model scores below a classical baseline on its validation data."""
