@@ -29,6 +29,16 @@ from microsight.config import (
 from microsight.data.pairs import check_complex
 from microsight.engine.bundle import Model, zip_bundle
 from microsight.engine.bundle import load_model as _load_bundle
+from microsight.engine.checks import (
+    IncompleteModelWarning as IncompleteModelWarning,
+)
+from microsight.engine.checks import (
+    check_counts,
+    check_image_size,
+    check_tiling,
+    require_label_images,
+    warn_if_incomplete,
+)
 from microsight.engine.evaluate import Evaluation
 from microsight.engine.ood import (
     score_image,
@@ -159,7 +169,7 @@ def train(
     -------
     Model
     """
-    _check_counts(epochs=epochs, steps=steps)
+    check_counts(epochs=epochs, steps=steps)
     check_output(out, inputs=[input, target, config if isinstance(config, (str, Path)) else None,
                               init_from], kind="bundle")
     training = {"epochs": epochs, "max_steps": steps,
@@ -186,54 +196,6 @@ def train(
     data, normalization = spec.part("training_data")(cfg, input, target, axes)
     return train_model(cfg, data, normalization, out, resume=resume, progress=progress,
                        monitor=Monitor(callback, cancel))
-
-
-def _check_counts(**counts: int | None) -> None:
-    """Refuse counts below 1 (epochs, steps, batch size), named as the CLI options."""
-    for name, value in counts.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise MicrosightError(f"--{name.replace('_', '-')} must be a whole number >= 1, "
-                                  f"got {value!r}")
-
-
-def _check_tiling(tile: int | None, overlap: int | None, batch_size: int | None) -> None:
-    """Refuse tile sizes, overlaps and batch sizes that cannot work, before any work."""
-    _check_counts(batch_size=batch_size)
-    if tile is not None and (not isinstance(tile, int) or tile < 8):
-        raise MicrosightError(f"--tile must be a whole number of pixels >= 8 (e.g. 256), "
-                              f"got {tile!r}")
-    if overlap is not None:
-        if not isinstance(overlap, int) or overlap < 0:
-            raise MicrosightError(f"--overlap must be a whole number of pixels >= 0, "
-                                  f"got {overlap!r}")
-        if tile is not None and 2 * overlap >= tile:
-            raise MicrosightError(f"--overlap {overlap} must be less than half of --tile "
-                                  f"{tile}; use a smaller overlap or a larger tile")
-
-
-def _check_image_size(image: Image) -> None:
-    """Refuse images too small to hold anything a network could see (1x1, 3x3...)."""
-    small = {a: n for a, n in zip(image.axes, image.shape, strict=True) if a in "YX" and n < 4}
-    if small:
-        name = image.path.name if image.path else "the image"
-        raise MicrosightError(f"{name} is only {'x'.join(map(str, image.shape))} pixels "
-                              f"({image.axes}); give an image of at least 4x4 pixels")
-
-
-def _require_label_images(target: str | Path, axes: str | None) -> None:
-    """Refuse segmentation targets that are intensities, not label images."""
-    from microsight.io import read_images
-
-    for im in read_images(target, axes=axes):
-        data = np.asarray(im.data)
-        if (data.dtype.kind == "f" and not (np.isfinite(data).all() and
-                                           np.array_equal(data, np.round(data)))) or (
-                data.dtype.kind not in "uifb") or (data.size and data.min() < 0):
-            raise MicrosightError(
-                f"{im.path.name if im.path else 'a target'} is not a label image (whole "
-                "numbers >= 0, one per object); give the annotations as --target, not the "
-                "intensity images")
 
 
 def _check_target(spec: MethodSpec, target: str | Path | None) -> None:
@@ -331,7 +293,7 @@ def predict(
         The prediction in the input's axes, or the path written; with
         ``uncertainty``, the pair ``(prediction, uncertainty)``.
     """
-    _check_tiling(tile, overlap, batch_size)
+    check_tiling(tile, overlap, batch_size)
     sources = [m for m in (model if isinstance(model, (list, tuple)) else [model])]
     mode, where = _uncertainty_request(uncertainty, out)
     if out is not None:
@@ -344,7 +306,7 @@ def predict(
     if not models:
         raise MicrosightError("no model given")
     model = models[0]
-    _warn_if_incomplete(models)
+    warn_if_incomplete(models)
     if isinstance(image, np.ndarray):
         from microsight.axes import validate_axes
 
@@ -356,7 +318,7 @@ def predict(
     elif not isinstance(image, Image):
         image = read_image(image, axes=axes)
     check_complex(image)
-    _check_image_size(image)
+    check_image_size(image)
     image = type(model.module).input_image(model, image)
     settings = _tile_settings(model, tile, overlap, batch_size, Monitor(callback, cancel))
     name = image.path.name if image.path else "the image"
@@ -419,7 +381,7 @@ def evaluate(
     Evaluation
         Per-image rows and the mean of each metric per source.
     """
-    _check_tiling(tile, None, None)
+    check_tiling(tile, None, None)
     sources = list(model if isinstance(model, (list, tuple)) else [model])
     if report is not None:
         if Path(report).suffix.lower() not in (".html", ".htm", ".pdf"):
@@ -430,11 +392,11 @@ def evaluate(
     models = [_as_model(m) for m in sources]
     if not models:
         raise MicrosightError("no model given")
-    _warn_if_incomplete(models)
+    warn_if_incomplete(models)
     # The first member's method scores the combined prediction.
     spec = get_method(models[0].method)
     if spec.outputs[0] == "labels":
-        _require_label_images(target, axes)
+        require_label_images(target, axes)
     evaluator = spec.part("evaluator")
     model = combine(models, None, tta)
     settings = _tile_settings(model, tile, None, None)
@@ -513,22 +475,6 @@ def export(model: str | Path, zip_path: str | Path, *, overwrite: bool = False) 
     """
     check_output(zip_path, inputs=[model], overwrite=overwrite, option="export to")
     return zip_bundle(model, zip_path)
-
-
-def _warn_if_incomplete(models: list[Model]) -> None:
-    """Warn when a bundle's training stopped before its last steps (thresholds, report)."""
-    import warnings
-
-    for m in models:
-        if m.qc.get("complete") is False:
-            warnings.warn(f"{m.path or m.config.name} is an unfinished training run (its "
-                          "after-training steps did not complete); finish it with "
-                          "'microsight train ... --resume'", IncompleteModelWarning,
-                          stacklevel=3)
-
-
-class IncompleteModelWarning(UserWarning):
-    """A bundle whose training was interrupted before its final steps."""
 
 
 def methods() -> dict[str, str]:

@@ -311,3 +311,22 @@ def test_existing_folder_survives_overwrite(world, tmp_path, capsys):
 def test_json_of_the_model_is_still_readable(world):
     # The shared model is a valid bundle: the broken copies above differ only in one file.
     assert json.loads((world["model"] / "model.json").read_text())["format_version"] == 1
+
+
+def test_hints_point_at_what_the_user_can_do(tmp_path, monkeypatch):
+    """No 'write .zarr instead' on a permission error; no option the CLI does not have."""
+    import microsight.io.writers as writers
+    from microsight.errors import MicrosightError
+    from microsight.metrics.restoration import psnr
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(writers.tifffile, "imwrite", denied)
+    with pytest.raises(MicrosightError) as err:
+        write_image(tmp_path / "x.tif", _blob(), "YX")
+    assert "permission denied" in str(err.value) and "zarr" not in str(err.value)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(MicrosightError) as err:
+        psnr(_blob(), np.ones((48, 48), np.float32))
+    assert "constant" in str(err.value) and "data_range" not in str(err.value)

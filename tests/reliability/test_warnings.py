@@ -115,7 +115,7 @@ def test_incomplete_bundle_warns_on_predict(tiny_model, tmp_path, capsys):
 
 
 def test_segmentation_targets_must_be_label_images(tmp_path):
-    from microsight.api import _require_label_images
+    from microsight.engine.checks import require_label_images as _require_label_images
     from microsight.errors import MicrosightError
 
     tifffile.imwrite(tmp_path / "labels.tif", np.arange(64, dtype=np.uint16).reshape(8, 8))
@@ -123,5 +123,5 @@ def test_segmentation_targets_must_be_label_images(tmp_path):
     tifffile.imwrite(tmp_path / "float_labels.tif", np.ones((8, 8), np.float32))
     _require_label_images(tmp_path / "float_labels.tif", None)
     tifffile.imwrite(tmp_path / "intensity.tif", blobs((8, 8), 0) + 0.5)
-    with pytest.raises(MicrosightError, match="intensity.tif is not a label image"):
+    with pytest.raises(MicrosightError, match=r"intensity\.tif is not a label image"):
         _require_label_images(tmp_path / "intensity.tif", None)
