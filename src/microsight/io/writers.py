@@ -240,8 +240,10 @@ def write_image(
     path : str or Path
         Output path: ``.tif``/``.tiff``/``.ome.tif(f)`` (OME-TIFF),
         ``.zarr``/``.ome.zarr`` (OME-Zarr, axes reordered to NGFF order
-        ``TCZYX``), ``.png`` or ``.jpg``/``.jpeg``. An existing output is
-        replaced; missing parent folders are created.
+        ``TCZYX``), ``.png`` or ``.jpg``/``.jpeg``. An existing file or
+        Zarr store is replaced (commands ask for ``--overwrite`` first, see
+        :func:`microsight.io.outputs.check_output`); any other folder is
+        refused, never deleted. Missing parent folders are created.
     data : numpy.ndarray
         Pixels.
     axes : str
