@@ -66,7 +66,8 @@ def _target_range(target: np.ndarray) -> float:
     if rng <= 0:
         raise MicrosightError(
             "a target image is constant (intensity range 0), so PSNR and SSIM are undefined; "
-            "evaluate against target images that show structure"
+            "evaluate against target images that show structure (from Python: pass "
+            "data_range=)"
         )
     return rng
 
