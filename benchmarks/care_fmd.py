@@ -59,6 +59,9 @@ from skimage.restoration import denoise_nl_means, estimate_sigma
 from microsight import evaluate, load_model, predict, train
 from microsight.metrics import psnr, restoration_metrics, ssim
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import bootstrap_ci, command_line, write_result
+
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_FOVS = list(range(1, 13))
 TEST_FOVS = [13, 14, 15, 16, 17, 18, 20]
@@ -88,7 +91,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--test-frames", type=int, default=8,
                    help="noisy frames per test FOV used as test inputs (first N of 8)")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args()
+    p.add_argument("--record", action="store_true",
+                   help="also add this run's rows to results/denoising-fmd.json "
+                        "(then run benchmarks/results_page.py)")
+    args = p.parse_args()
+    if args.record and args.fast:
+        p.error("--record keeps full runs only, not --fast smoke runs")
+    return args
 
 
 # --- data ------------------------------------------------------------------------------
@@ -178,6 +187,39 @@ def summarize(rows: list[dict], methods: list[str]) -> list[dict]:
                     "min_fov_gain_db": min(fov_gain.values()),
                     "gain_per_fov_db": fov_gain})
     return out
+
+
+def record(test: list[dict], rows: list[dict], run: str, *, val: dict, measured: dict,
+           train_s: dict) -> Path:
+    """Add a run's rows to ``results/denoising-fmd.json`` (the table of RESULTS.md).
+
+    Parameters
+    ----------
+    test : list of dict
+        :func:`summarize` of the test images.
+    rows : list of dict
+        Per-image scores (for the bootstrap interval of the mean test PSNR).
+    run : str
+        Name of the run's folder, appended to each model name.
+    val, measured, train_s : dict
+        By method label: validation numbers, speeds, training seconds (networks only).
+    """
+    out = []
+    for t in test:
+        m = t["method"]
+        kind = ("reference" if m == "noisy input" else "peer" if m.startswith("CAREamics")
+                else "microsight" if m in measured else "baseline")
+        row = {"model": f"{m} ({run})", "kind": kind,
+               "command": command_line(sys.argv[0], sys.argv[1:]), "recipe": None,
+               "test": {"PSNR": t["psnr255"], "SSIM": t["ssim255"],
+                        "gain dB": t["gain_vs_input_db"]},
+               "val": val.get(m, {}), "measured": measured.get(m, {}),
+               "train_s": train_s.get(m)}
+        interval = bootstrap_ci([r["psnr255"] for r in rows if r["method"] == m])
+        if interval:
+            row["ci95"] = {"test.PSNR": interval}
+        out.append(row)
+    return write_result("denoising-fmd", out)
 
 
 def markdown(res: dict) -> str:
@@ -368,6 +410,14 @@ def main() -> None:
     (out / "results.md").write_text(md)
     print(md)
     print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'report.html'}")
+    if args.record:
+        steps_done = int(hist[-1]["step"]) if hist else 0
+        path = record(test, rows, out.name,
+                      val={"CARE": {"PSNR": res["validation"]["best_val_psnr_range255"]}},
+                      measured={"CARE": {"train px/s": steps_done * args.batch / train_seconds,
+                                         "predict Mpx/s": mpx / predict_seconds}},
+                      train_s={"CARE": train_seconds})
+        print(f"recorded in {path}")
 
 
 if __name__ == "__main__":

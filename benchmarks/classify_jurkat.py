@@ -62,6 +62,9 @@ import numpy as np
 import tifffile
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import command_line, write_result
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "jurkat-ifc-cellcycle-blasi2016"
 SPLIT_CSV = ROOT / "benchmarks" / "splits" / "jurkat_split.csv"
@@ -183,13 +186,33 @@ def run_network(data_root: Path, out: Path, tag: str, fast: bool) -> dict[str, d
     return res
 
 
+def record(results: dict, run: str) -> Path:
+    """Add this run's rows to ``results/classify-jurkat.json`` (the table of RESULTS.md)."""
+    rows = []
+    for v in results["variants"].values():
+        for label, kind, r in (("microsight classify", "microsight", v["network"]),
+                               ("features + random forest", "baseline", v["baseline"])):
+            rows.append({
+                "model": f"{label}, {v['channels']} ({run})", "kind": kind,
+                "command": command_line(__file__, sys.argv[1:]), "recipe": None,
+                **{part: {"acc": r[part]["accuracy"], "bal. acc": r[part]["balanced_accuracy"]}
+                   for part in ("val", "test")},
+                "train_s": r.get("train_seconds")})
+    return write_result("classify-jurkat", rows)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--fast", action="store_true", help="smoke run (a few steps)")
     ap.add_argument("--label-free", action="store_true", help="also Ch3+Ch6 only")
+    ap.add_argument("--record", action="store_true",
+                    help="also add this run's rows to results/classify-jurkat.json "
+                         "(then run benchmarks/results_page.py)")
     args = ap.parse_args()
+    if args.record and args.fast:
+        ap.error("--record keeps full runs only, not --fast smoke runs")
     out = args.out or ROOT / "bench_out" / ("classify_jurkat_fast" if args.fast
                                             else "classify_jurkat")
     out.mkdir(parents=True, exist_ok=True)
@@ -231,6 +254,8 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     print(text)
+    if args.record:
+        print(f"recorded in {record(results, out.name)}")
     return 0
 
 

@@ -67,6 +67,9 @@ from microsight.methods.detect.module import (
 )
 from microsight.metrics.detection import detection_scores, pooled_scores
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import bootstrap_ci, command_line, write_result
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path("/work/shared/data/dsb2018-stage1-train")
 SPLIT = REPO / "benchmarks" / "splits" / "dsb_detect_split.csv"
@@ -120,6 +123,7 @@ def score_set(pred: list[np.ndarray], truths: list[np.ndarray]) -> dict[str, flo
     pool = pooled_scores(per)
     return {"precision": pool["precision"], "recall": pool["recall"], "f1": pool["f1"],
             "mean_image_f1": float(np.mean([r["f1"] for r in per])),
+            "mean_image_f1_ci95": bootstrap_ci([r["f1"] for r in per]),
             "tp": pool["tp"], "fp": pool["fp"], "fn": pool["fn"]}
 
 
@@ -154,6 +158,23 @@ def segmentation_rows(model_dir: Path, loaded: dict) -> tuple[list[dict], dict]:
     return rows, {"bundle": str(model_dir), "params": best}
 
 
+def record(rows: list[dict], train_s: float, command: str, run: str) -> Path:
+    """Add this run's rows to ``results/detection-dsb.json`` (the table of RESULTS.md):
+    one row per source, validation and test apart, the interval of the per-image F1."""
+    names = {"precision": "precision", "recall": "recall", "f1": "F1", "mean_image_f1": "img F1"}
+    out: dict[str, dict] = {}
+    for r in rows:
+        kind = "baseline" if r["source"].startswith("LoG") else "microsight"
+        row = out.setdefault(r["source"], {
+            "model": f"{r['source']} ({run})", "kind": kind, "command": command,
+            "recipe": None, "train_s": train_s if r["source"] == "microsight detect" else None})
+        part = "val" if r["split"] == "val" else "test"
+        row[part] = {name: r[key] for key, name in names.items()}
+        if r.get("mean_image_f1_ci95"):
+            row.setdefault("ci95", {})[f"{part}.img F1"] = r["mean_image_f1_ci95"]
+    return write_result("detection-dsb", list(out.values()))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -173,7 +194,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="also score the object centroids of this instance-segmentation "
                          "bundle (trained on this split's train images, e.g. "
                          "bench_out/<run>/model_distmap from segmentation_dsb.py)")
+    ap.add_argument("--record", action="store_true",
+                    help="also add this run's rows to results/detection-dsb.json "
+                         "(then run benchmarks/results_page.py)")
     args = ap.parse_args(argv)
+    if args.record and args.quick:
+        ap.error("--record keeps full runs only, not --quick smoke runs")
     split = make_split(args.data, SPLIT)
     if args.quick:
         split = {k: v[:6] for k, v in split.items()}
@@ -291,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{m.min_distance}; LoG sigma {m.log_min_sigma}-{m.log_max_sigma}, threshold "
         f"{m.log_threshold} (chosen on validation)\n")
     print(table)
+    if args.record:
+        command = command_line(__file__, sys.argv[1:] if argv is None else argv)
+        print(f"recorded in {record(rows, train_s, command, out.name)}")
     return 0
 
 

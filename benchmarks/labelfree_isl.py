@@ -46,6 +46,7 @@ import argparse
 import csv
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -54,6 +55,9 @@ import numpy as np
 
 from microsight import evaluate, load_model, train
 from microsight.io import write_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import command_line, write_result
 
 DATA = Path("/work/shared/data/isl-finkbeiner-conditionB-wellA4")
 TARGETS = ("DAPI", "MAP2", "NFH")
@@ -153,10 +157,15 @@ def main() -> None:
                    help="score the U-Net already trained in --out instead of training one")
     p.add_argument("--no-gan", action="store_true",
                    help="skip the GAN refinement (--gan-steps still sets the control's length)")
+    p.add_argument("--record", action="store_true",
+                   help="also add this run's rows to results/labelfree-isl.json "
+                        "(then run benchmarks/results_page.py)")
     p.add_argument("--control", action="store_true",
                    help="also continue the U-Net with the pixel loss only, for as many steps "
                         "and the same schedule as the GAN refinement")
     args = p.parse_args()
+    if args.record and args.fast:
+        p.error("--record keeps full runs only, not --fast smoke runs")
     if args.fast:
         args.steps, args.gan_steps, args.epoch_steps, args.patch = 6, 3, 3, 64
         args.out = args.out.with_name(args.out.name + "_fast")
@@ -196,6 +205,24 @@ def main() -> None:
     write_results(args, rows, timing, unet)
 
 
+def record(rows: list[dict], timing: dict, run: str) -> Path:
+    """Add this run's rows to ``results/labelfree-isl.json`` (the table of RESULTS.md):
+    one row per model and source, validation and test apart."""
+    seconds = {"unet": "unet_train_s", "continued": "continued_train_s", "gan": "gan_train_s"}
+    out: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        network, linear = r["source"] == "network", r["source"].startswith("linear")
+        name = r["model"] if network else r["source"] if linear else f"{r['model']}: {r['source']}"
+        row = out.setdefault((r["model"], r["source"]), {
+            "model": f"{name} ({run})", "kind": "baseline" if linear else "microsight",
+            "command": command_line(__file__, sys.argv[1:]), "recipe": None,
+            "train_s": timing.get(seconds.get(r["model"], "")) if network else None})
+        part = "val" if r["split"] == "validation" else "test"
+        row[part] = {f"r {t}": r[f"pearson {t}"] for t in TARGETS}
+    # Baselines are scored next to every model of the run: keep one row each.
+    return write_result("labelfree-isl", list({r["model"]: r for r in out.values()}.values()))
+
+
 def write_results(args: argparse.Namespace, rows: list[dict], timing: dict, unet) -> None:
     keys = list(rows[0])
     with open(args.out / "results.csv", "w", newline="") as fh:
@@ -212,6 +239,8 @@ def write_results(args: argparse.Namespace, rows: list[dict], timing: dict, unet
     for r in rows:
         print(f"| {r['model']} | {r['split']} | {r['source']} | "
               + " | ".join(f"{r[f'pearson {t}']:.3f}" for t in TARGETS) + " |")
+    if args.record:
+        print(f"recorded in {record(rows, timing, args.out.name)}")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ from care_fmd import (  # benchmarks/ is on sys.path: reuse the CARE benchmark's
     fov_frames,
     nlm,
     read_gray,
+    record,
     score,
     summarize,
     tune_on_training,
@@ -132,7 +133,13 @@ def parse_args() -> argparse.Namespace:
                    default=REPO / "bench_out" / "careamics-venv",
                    help="venv made by benchmarks/setup_careamics_venv.sh")
     p.add_argument("--skip-careamics", action="store_true", help="microsight and baselines only")
-    return p.parse_args()
+    p.add_argument("--record", action="store_true",
+                   help="also add this run's rows to results/denoising-fmd.json "
+                        "(then run benchmarks/results_page.py)")
+    args = p.parse_args()
+    if args.record and args.fast:
+        p.error("--record keeps full runs only, not --fast smoke runs")
+    return args
 
 
 # --- data ------------------------------------------------------------------------------
@@ -321,7 +328,7 @@ def markdown(res: dict) -> str:
         + ".",
         f"- baselines: Gaussian sigma {res['tuning']['gaussian_sigma']} and NLM h = "
         f"{res['tuning']['nlm_h_factor']} x estimated sigma chosen on training FOVs; "
-        "'microsight default' rows use engine/restoration.py's fixed parameters "
+        "'microsight default' rows use data/baselines.py's fixed parameters "
         "(NLM h = 0.8 sigma; Richardson-Lucy with a sigma-1 Gaussian PSF, 10 iterations, "
         "a deconvolution, not a denoiser).",
         "- model selection: microsight keeps its best-validation-loss epoch; CAREamics "
@@ -450,6 +457,13 @@ def main() -> None:
     (out / "results.md").write_text(md)
     print(md)
     print(f"wrote {out / 'results.json'}, {out / 'results.md'}")
+    if args.record:
+        path = record(test, rows, out.name, val={},
+                      measured={k: {"train px/s": t["patches_per_second"],
+                                    "predict Mpx/s": t["predict_mpx_per_s"]}
+                                for k, t in timing.items()},
+                      train_s={k: t.get("train_seconds") for k, t in timing.items()})
+        print(f"recorded in {path}")
 
 
 if __name__ == "__main__":

@@ -54,12 +54,12 @@ import numpy as np
 
 from microsight.api import build_config
 from microsight.config import get_method
+from microsight.data.baselines import classical_instances
 from microsight.data.pairs import TrainingSet, load_items
 from microsight.data.shapes import relabel_random
 from microsight.engine.bundle import load_model
-from microsight.engine.training import train_model
+from microsight.engine.training import normalize_inputs, train_model
 from microsight.engine.uncertainty import DihedralTTA, combine
-from microsight.families.segmentation.module import classical_instances, normalize_inputs
 from microsight.families.segmentation.tuning import (
     dense_outputs,
     extract_with,
@@ -70,6 +70,7 @@ from microsight.metrics.segmentation import matching, pool_matching
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from detect_dsb import SPLIT, link_folder, make_split
+from results import bootstrap_ci, command_line, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path("/work/shared/data/dsb2018-stage1-train")
@@ -98,6 +99,7 @@ def score(truths: list[np.ndarray], preds: list[np.ndarray]) -> dict[str, float]
     out["f1@0.5"] = pooled[0.5]["f1"]
     for t in (0.5, 0.75, 0.9):
         out[f"mean_image_ap@{t:g}"] = float(np.mean([r[t]["ap"] for r in per]))
+    out["mean_image_ap@0.5_ci95"] = bootstrap_ci([r[0.5]["ap"] for r in per])
     out["pq@0.5"] = pooled[0.5]["pq"]
     return out
 
@@ -335,6 +337,33 @@ def save(out: Path, results: list[dict], chosen: dict, args: argparse.Namespace)
         indent=1, default=str))
 
 
+RECORDED = {"ap@0.5": "AP@0.5", "ap@0.75": "AP@0.75", "mean_image_ap@0.5": "img AP@0.5",
+            "mean_image_ap@0.75": "img AP@0.75", "f1@0.5": "F1@0.5"}
+
+
+def record(out: Path, results: list[dict], command: str) -> Path:
+    """Add this run's rows to ``results/segmentation-dsb.json`` (the table of RESULTS.md).
+
+    One row per source, named after the run's folder so that curated rows stay;
+    validation and test numbers apart, test seconds per image, the interval of the
+    per-image AP@0.5 over images.
+    """
+    rows: dict[str, dict] = {}
+    for r in results:
+        kind = ("peer" if "times" in r else
+                "baseline" if r["source"].startswith("Otsu") else "microsight")
+        row = rows.setdefault(r["source"], {
+            "model": f"{r['source']} ({out.name})", "kind": kind,
+            "command": command, "recipe": None, "train_s": r.get("train_s")})
+        part = "val" if r["split"] == "val" else "test"
+        row[part] = {name: r[key] for key, name in RECORDED.items()}
+        if part == "test" and r.get("predict_s_per_image") is not None:
+            row[part]["s/image"] = r["predict_s_per_image"]
+        if r.get("mean_image_ap@0.5_ci95"):
+            row.setdefault("ci95", {})[f"{part}.img AP@0.5"] = r["mean_image_ap@0.5_ci95"]
+    return write_result("segmentation-dsb", list(rows.values()))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -377,9 +406,14 @@ def main(argv: list[str] | None = None) -> int:
                          "one RUN re-scores that run's model")
     ap.add_argument("--tta", action="store_true",
                     help="also score distmap with 8-view test-time averaging")
+    ap.add_argument("--record", action="store_true",
+                    help="also add this run's rows to results/segmentation-dsb.json "
+                         "(then run benchmarks/results_page.py)")
     args = ap.parse_args(argv)
     if args.enlarge_only and not args.diameter:
         ap.error("--enlarge-only needs --diameter")
+    if args.record and args.quick:
+        ap.error("--record keeps full runs only, not --quick smoke runs")
     if args.scale_tta and (args.diameter or args.scale != 1):
         ap.error("--scale-tta averages fixed scales: give it without --diameter / --scale")
     split = make_split(args.data, SPLIT)
@@ -465,6 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         print("| " + " | ".join(f"{r.get(c):.3f}" if isinstance(r.get(c), float) else
                                 str(r.get(c)) for c in cols) + " |")
+    if args.record:
+        command = command_line(__file__, sys.argv[1:] if argv is None else argv)
+        print(f"recorded in {record(out, results, command)}")
     return 0
 
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -57,6 +58,9 @@ from microsight.io.localizations import read_localizations
 from microsight.methods.deepstorm.module import DeepStormModule
 from microsight.methods.localize.module import LocalizeModule
 from microsight.metrics.smlm import match_localizations, reconstruction_scores
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import command_line, write_result
 
 TS_DATA = Path("/work/shared/data/epfl2013-bundled-tubes-hd-deepstorm")
 DENSITIES = (0.1, 0.5, 1.0, 2.0, 3.0, 5.0)
@@ -241,6 +245,44 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def record(results: dict, parts: set[str], run: str) -> list[Path]:
+    """Add the parts this invocation measured to ``results/smlm-localize.json`` and
+    ``results/smlm-deepstorm.json`` (tables of RESULTS.md)."""
+    command = command_line(__file__, sys.argv[1:])
+    names = {"jaccard": "Jaccard", "recall": "recall", "precision": "precision",
+             "rmse_nm": "RMSE nm", "crlb_nm": "CRLB nm"}
+
+    def row(model: str, source: str, **values) -> dict:
+        return {"model": f"{model} ({run})", "command": command, "recipe": None,
+                "kind": "baseline" if source.startswith("classical") else "microsight",
+                "train_s": None, **values}
+
+    rows = []
+    if "densities" in parts:
+        threshold = results["threshold"]
+        val = results["threshold_validation"].get(str(threshold))
+        if val is not None:
+            rows.append(row(f"localize, validation movies, threshold {threshold:g}", "localize",
+                            val={"Jaccard": val}))
+        for r in results["densities"]:
+            rows.append(row(f"{r['source']}, {r['density']:g} /um^2", r["source"],
+                            test={v: r[k] for k, v in names.items()}))
+    for r in results.get("thunderstorm", []) if "thunderstorm" in parts else []:
+        rows.append(row(f"{r['source']}, ThunderSTORM example", r["source"],
+                        test={v: r[k] for k, v in names.items()}))
+    if "speed" in parts:
+        sp = results["speed"]
+        rows.append(row(f"localize, {sp['frames']} frames of {sp['shape']}", "localize",
+                        measured={"wall s": sp["seconds"], "frames/s": sp["frames_per_s"]}))
+    written = [write_result("smlm-localize", rows)] if rows else []
+    if "deepstorm" in parts:
+        written.append(write_result("smlm-deepstorm", [
+            row(r["source"], r["source"],
+                test={"NMSE": r["nmse"], "FRC nm": r["frc_resolution"]})
+            for r in results["deepstorm"]]))
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench_out/smlm"))
@@ -249,7 +291,13 @@ def main() -> None:
     parser.add_argument("--speed", action="store_true", help="only the 10,000-frame timing")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["deepstorm", "thunderstorm", "speed"], help="stages to skip")
+    parser.add_argument("--record", action="store_true",
+                        help="also add what this run measured to results/smlm-*.json "
+                             "(then run benchmarks/results_page.py)")
     args = parser.parse_args()
+    if args.record and args.fast:
+        parser.error("--record keeps full runs only, not --fast smoke runs")
+    fresh: set[str] = set()  # the parts measured by this invocation (results.json keeps more)
     steps = args.steps or (100 if args.fast else 800)
     args.out.mkdir(parents=True, exist_ok=True)
     results_file = args.out / "results.json"
@@ -272,23 +320,30 @@ def main() -> None:
         print("validation Jaccard per threshold", results["threshold_validation"], flush=True)
         results["densities"] = density_sweep(loc, (0.1, 2.0, 5.0) if args.fast else DENSITIES,
                                              300 if args.fast else 1500)
+        fresh.add("densities")
         results_file.write_text(json.dumps(results, indent=1))
         if "thunderstorm" not in args.skip and TS_DATA.is_dir():
             results["thunderstorm"] = thunderstorm_eval(loc)
+            fresh.add("thunderstorm")
             results_file.write_text(json.dumps(results, indent=1))
         if "deepstorm" not in args.skip:
             ds = train("deepstorm", args.out / "models" / "deepstorm", SIM, [1.0, 3.0, 6.0],
                        max(steps // 3, 30), 64 if args.fast else 160,
                        {"depth": 2, "base_channels": 16, "factor": 8})
             results["deepstorm"] = deepstorm_eval(ds, loc, args.fast)
+            fresh.add("deepstorm")
             results_file.write_text(json.dumps(results, indent=1))
     if "speed" not in args.skip:
         if "threshold" in results:  # the one chosen on validation by an earlier run
             loc.config.method.threshold = results["threshold"]
         results["speed"] = speed(loc, 1000 if args.fast else 10_000)
+        fresh.add("speed")
     results_file.write_text(json.dumps(results, indent=1))
     (args.out / "results.md").write_text(markdown(results))
     print(markdown(results))
+    if args.record:
+        for path in record(results, fresh, args.out.name):
+            print(f"recorded in {path}")
 
 
 if __name__ == "__main__":

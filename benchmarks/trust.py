@@ -43,7 +43,7 @@ Run (from the repository root)::
     python benchmarks/trust.py --parts dsb --dsb-steps 40   # one part, shorter training
 
 On a 2-core CPU shared with other jobs (load 15-20) a CARE step took 2-6 s, so the
-default run exceeds half an hour there; the recorded runs (BENCHMARKS.md) used the
+default run exceeds half an hour there; the recorded runs (RESULTS.md) used the
 part-wise commands with fewer steps, about 10 minutes each.
 
 Outputs ``bench_out/trust[_fast]/results.json`` and ``results.md`` (``results_fmd.*``

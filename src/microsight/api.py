@@ -53,8 +53,13 @@ from microsight.engine.uncertainty import combine, uncertainty_path
 from microsight.errors import Cancelled as Cancelled
 from microsight.errors import MicrosightError
 from microsight.errors import OutOfDistributionWarning as OutOfDistributionWarning
-from microsight.io import Image, read_image
+from microsight.io import Image
+from microsight.io import read_image as read_image
+from microsight.io.image import image_stem
 from microsight.io.outputs import check_output
+from microsight.io.readers import as_image
+from microsight.io.vendor import SceneWarning as SceneWarning
+from microsight.qc.verdict import network_verdict
 
 ModelLike = Model | str | Path
 
@@ -71,7 +76,18 @@ def load_model(path: str | Path) -> Model:
     -------
     Model
     """
+    if _foreign_package(path):
+        raise MicrosightError(f"{Path(path).name} is a BioImage Model Zoo package not made by "
+                              "microsight: it can predict (microsight predict PACKAGE IMAGE) "
+                              "but not be loaded, described, evaluated or fine-tuned")
     return _load_bundle(path)
+
+
+def _foreign_package(path: str | Path) -> bool:
+    """A BioImage Model Zoo package that carries no microsight bundle."""
+    from microsight.engine.bioimageio import is_microsight_package, is_package
+
+    return is_package(path) and not is_microsight_package(path)
 
 
 def _as_model(model: ModelLike) -> Model:
@@ -191,7 +207,8 @@ def train(
             # Whole epochs make the budget exactly; a step limit as well would be
             # redundant, and Lightning replays an epoch's end when resuming under one.
             cfg.training.max_steps = None
-    spec = get_method(method)
+    # Every part is checked before any data is read: an incomplete method fails at once.
+    spec = get_method(method).load()
     _check_target(spec, target)
     data, normalization = spec.part("training_data")(cfg, input, target, axes)
     return train_model(cfg, data, normalization, out, resume=resume, progress=progress,
@@ -239,6 +256,8 @@ def predict(
     check: bool = True,
     callback: Callback | None = None,
     cancel: CancelSignal | None = None,
+    scene: int | None = None,
+    rois: str | Path | None = None,
     overwrite: bool = False,
 ) -> np.ndarray | Path | tuple:
     """Apply a model to an image (file, array or :class:`~microsight.io.Image`).
@@ -283,6 +302,12 @@ def predict(
     cancel : threading.Event or similar, optional
         When set, prediction stops after the running tiles, writes nothing and
         raises :class:`~microsight.errors.Cancelled`.
+    scene : int, optional
+        Scene of a multi-scene ND2/LIF/CZI file (0-based; default the first, with
+        a :class:`SceneWarning` when there are several).
+    rois : str or Path, optional
+        Segmentation only: also write the objects' outlines as an ImageJ/Fiji ROI
+        set (``.zip``, e.g. ``cells.roi.zip``; needs ``microsight[formats]``).
     overwrite : bool
         Replace an existing ``out`` (never an input, never a folder that is not
         an image).
@@ -298,25 +323,27 @@ def predict(
     mode, where = _uncertainty_request(uncertainty, out)
     if out is not None:
         inputs = [*sources, image if isinstance(image, (str, Path)) else None]
-        check_output(out, inputs=inputs, kind="image", overwrite=overwrite)
-        if isinstance(where, (str, Path)):
-            check_output(where, inputs=inputs, kind="image", overwrite=overwrite,
-                         option="--uncertainty")
+        for path, option in ((out, "--out"), (where, "--uncertainty"), (rois, "--rois")):
+            if isinstance(path, (str, Path)):
+                check_output(path, inputs=inputs, kind="image", overwrite=overwrite,
+                             option=option)
+    if isinstance(model, (str, Path)) and _foreign_package(model):
+        from microsight.engine.bioimageio import predict_package
+
+        if rois is not None or uncertainty is not None or tta:
+            raise MicrosightError("a BioImage Model Zoo package not made by microsight "
+                                  "predicts plainly: leave out --rois, --uncertainty, --tta")
+        return predict_package(model, as_image(image, axes, scene), out)
     models = [_as_model(m) for m in sources]
     if not models:
         raise MicrosightError("no model given")
     model = models[0]
     warn_if_incomplete(models)
-    if isinstance(image, np.ndarray):
-        from microsight.axes import validate_axes
+    if rois is not None:
+        from microsight.engine.rois import check_rois_request
 
-        if axes is None and image.ndim != 2:
-            raise MicrosightError(
-                f"a {image.ndim}D array needs axes, e.g. axes='ZYX'; only 2D arrays default "
-                "to YX")
-        image = Image(image, validate_axes(axes or "YX", image.ndim), {})
-    elif not isinstance(image, Image):
-        image = read_image(image, axes=axes)
+        check_rois_request(model, rois)
+    image = as_image(image, axes, scene)
     check_complex(image)
     check_image_size(image)
     image = type(model.module).input_image(model, image)
@@ -335,6 +362,10 @@ def predict(
     extra = {"uncertainty": where} if spec.uncertainty_maps else {}
     result = predictor(combine(models, mode, tta), image, out, settings=settings,
                        progress=progress, **extra)
+    if rois is not None:
+        from microsight.engine.rois import write_prediction_rois
+
+        write_prediction_rois(result, image.axes, out, rois)
     if out is not None and check:
         write_sidecar(out, {
             "image": str(image.path) if image.path else None,
@@ -400,7 +431,9 @@ def evaluate(
     evaluator = spec.part("evaluator")
     model = combine(models, None, tta)
     settings = _tile_settings(model, tile, None, None)
-    return evaluator(model, input, target, axes=axes, report=report, settings=settings)
+    result = evaluator(model, input, target, axes=axes, report=report, settings=settings)
+    result.verdict = network_verdict(result.rows, get_method(models[0].method).metrics[0])
+    return result
 
 
 def tune(model: str | Path, input: str | Path, target: str | Path, *,
@@ -468,13 +501,41 @@ def info(model: ModelLike) -> dict[str, Any]:
             "history": model.history}
 
 
-def export(model: str | Path, zip_path: str | Path, *, overwrite: bool = False) -> Path:
-    """Pack a bundle folder into a single .zip that :func:`load_model` reads.
+def export(model: ModelLike, path: str | Path, *, format: str = "zip",
+           overwrite: bool = False) -> Path:
+    """Pack a model into one file: a microsight .zip, TorchScript or ONNX.
 
-    An existing ``zip_path`` is replaced only with ``overwrite``; a folder never.
+    Parameters
+    ----------
+    model : Model, str or Path
+        Bundle folder (``zip``), or any model (``torchscript``, ``onnx``).
+    path : str or Path
+        File to write. An existing file is replaced only with ``overwrite``; a
+        folder never.
+    format : {"zip", "torchscript", "onnx", "bioimageio"}
+        ``zip``: the bundle :func:`load_model` reads. ``torchscript``/``onnx``: the
+        network alone, checked against microsight's output (metadata inside the
+        file). ``bioimageio``: a BioImage Model Zoo package, test-run before writing.
+    overwrite : bool
+        Replace an existing file at ``path``.
+
+    Returns
+    -------
+    Path
     """
-    check_output(zip_path, inputs=[model], overwrite=overwrite, option="export to")
-    return zip_bundle(model, zip_path)
+    check_output(path, inputs=[model if isinstance(model, (str, Path)) else None],
+                 overwrite=overwrite, option="export to")
+    if format == "zip":
+        if isinstance(model, Model):
+            raise MicrosightError("give the model folder to pack it as a .zip")
+        return zip_bundle(model, path)
+    if format == "bioimageio":
+        from microsight.engine.bioimageio import export_package
+
+        return export_package(_as_model(model), path)
+    from microsight.engine.export import export_network
+
+    return export_network(_as_model(model), path, format)[0]
 
 
 def methods() -> dict[str, str]:
@@ -554,9 +615,7 @@ def simulate_smlm(out: str | Path, table: str | Path | None = None, *,
     except ValidationError as exc:
         raise MicrosightError(f"invalid simulation settings: {format_errors(exc)}") from None
     out = Path(out)
-    name = out.name[:-len(".ome.zarr")] if out.name.endswith(".ome.zarr") else out.stem
-    table = Path(table) if table is not None else out.with_name(
-        name.removesuffix(".ome") + ".csv")
+    table = Path(table) if table is not None else out.with_name(image_stem(out) + ".csv")
     inputs = [sites, config if isinstance(config, (str, Path)) else None]
     check_output(out, inputs=inputs, kind="image", overwrite=overwrite)
     check_output(table, inputs=inputs, overwrite=overwrite, option="--table")

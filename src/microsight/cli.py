@@ -22,7 +22,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from microsight.acquire.cli import acquire_app
 from microsight.errors import MicrosightError
+from microsight.serve import serve
 
 app = typer.Typer(
     name="microsight",
@@ -222,6 +224,11 @@ def predict(
         help="Check the image against the model's training data (warning line and "
              "OUT.qc.json).")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    scene: Annotated[int | None, typer.Option(
+        help="Scene of a multi-scene ND2/LIF/CZI file (0-based; default the first).")] = None,
+    rois: Annotated[Path | None, typer.Option(
+        help="Segmentation: also write the outlines as an ImageJ/Fiji ROI set (.zip).")] =
+    None,
     overwrite: Overwrite = False,
 ) -> None:
     """Apply a model to an image of any size (tiled, streamed for OME-Zarr)."""
@@ -231,18 +238,21 @@ def predict(
     *models, image = paths
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", _api().OutOfDistributionWarning)
+        warnings.simplefilter("always", _api().SceneWarning)
         written = _api().predict(models if len(models) > 1 else models[0], image, out=out,
                               axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
                               progress=progress, uncertainty=uncertainty, tta=tta,
-                              check=check, overwrite=overwrite)
+                              check=check, scene=scene, rois=rois, overwrite=overwrite)
     for w in caught:
-        if issubclass(w.category, _api().OutOfDistributionWarning):
+        if issubclass(w.category, (_api().OutOfDistributionWarning, _api().SceneWarning)):
             # Plain print: one unwrapped line, whatever the terminal width.
             print(f"microsight: warning: {w.message}", file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     for path in written if isinstance(written, tuple) else (written,):
         console.print(f"wrote {path}")
+    if rois is not None:
+        console.print(f"wrote {rois}")
 
 
 @app.command()
@@ -265,6 +275,9 @@ def evaluate(
     for row in result.summary:
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()])
     console.print(table)
+    if result.verdict is not None:
+        # Plain print: the verdict is a sentence; let the terminal wrap it.
+        print(f"verdict: {result.verdict.kind}. {result.verdict.text}")
     if result.report_path:
         console.print(f"report: {result.report_path}")
 
@@ -319,12 +332,29 @@ def info(
 @app.command()
 def export(
     model: Annotated[Path, typer.Argument(help="Model folder.")],
-    zip_path: Annotated[Path, typer.Argument(help="Zip file to write.")],
+    out: Annotated[Path, typer.Argument(help="File to write.")],
+    format: Annotated[str, typer.Option(
+        "--format", help="zip (microsight bundle), torchscript (Fiji, QuPath), onnx, or "
+                         "bioimageio (BioImage Model Zoo package).")] =
+    "zip",
     overwrite: Overwrite = False,
 ) -> None:
-    """Pack a model folder into one .zip file."""
-    console.print(f"wrote {_api().export(model, zip_path, overwrite=overwrite)}")
+    """Pack a model folder into one file: a .zip bundle, TorchScript or ONNX."""
+    written = _api().export(model, out, format=format, overwrite=overwrite)
+    console.print(f"wrote {written}")
+    if format in ("torchscript", "onnx"):
+        from microsight.engine.export import read_metadata
 
+        check = read_metadata(written)["check"]
+        console.print(f"checked against microsight's network: max abs difference "
+                      f"{check['max_abs_diff']:.3g} ({check['relative_diff']:.3g} of the output "
+                      "range)")
+
+
+app.add_typer(acquire_app, name="acquire")
+
+# The web app: the command only starts uvicorn on the app's import string.
+app.command("serve")(serve)
 
 simulate_app = typer.Typer(help="Simulate data with known ground truth.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")

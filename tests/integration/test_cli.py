@@ -122,3 +122,19 @@ def test_partial_last_epoch_has_no_stale_validation(tmp_path, pair_dirs):
     assert validated[0]
     if steps[-1] - steps[-2] < steps[0]:
         assert not validated[-1]
+
+
+def test_listing_and_configs_do_not_start_torch():
+    """--help, methods and config answer without importing torch or Lightning."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom microsight.cli import main\n"
+            "for args in (['--help'], ['methods'], ['config', 'care'], "
+            "['config', 'distmap', '--schema']):\n"
+            "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+            "heavy = [m for m in ('torch', 'lightning') if m in sys.modules]\n"
+            "print('HEAVY', heavy)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert "HEAVY []" in done.stdout, done.stdout[-500:] + done.stderr[-2000:]

@@ -87,7 +87,7 @@ def test_train_predict_evaluate(method: str, seg_data, tmp_path: Path) -> None:
 
 def test_baseline_finds_separate_nuclei(seg_data) -> None:
     """The classical baseline alone segments well-separated bright disks."""
-    from microsight.families.segmentation.module import classical_instances
+    from microsight.data.baselines import classical_instances
     from microsight.metrics.segmentation import matching
 
     img, lab = nuclei((64, 64), 5, n=3)

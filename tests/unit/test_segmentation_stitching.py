@@ -10,9 +10,9 @@ from skimage.draw import disk
 
 from microsight.api import build_config
 from microsight.data.shapes import normalized_edt, star_distances
+from microsight.data.stitching import BlockStitcher, Objects
 from microsight.engine.bundle import Model
 from microsight.engine.predict import TileSettings
-from microsight.families.segmentation.module import BlockStitcher, Objects
 from microsight.families.segmentation.tuning import tune_postprocessing
 from microsight.methods.distmap.module import DistMapModule, watershed_from_maps
 from microsight.methods.starconvex.module import polygons_from_maps

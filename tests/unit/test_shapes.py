@@ -169,7 +169,7 @@ def test_csv_and_geojson_round_trip(tmp_path: Path) -> None:
 
 
 def test_export_objects_writes_csv_and_geojson(tmp_path: Path) -> None:
-    from microsight.families.segmentation.module import export_objects
+    from microsight.families.segmentation.report import export_objects
 
     lab = np.zeros((30, 30), np.int32)
     lab[2:10, 2:10], lab[15:25, 12:20] = 1, 2

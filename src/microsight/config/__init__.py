@@ -21,6 +21,7 @@ from microsight.config.registry import (
     MethodSpec,
     available_methods,
     get_method,
+    lazy_attributes,
     method_config_class,
     register_method,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "config_to_yaml",
     "format_errors",
     "get_method",
+    "lazy_attributes",
     "load_config",
     "merge_overrides",
     "method_config_class",

@@ -105,7 +105,8 @@ class MethodSpec:
     module : str
         ``"package.module:Class"``: the LightningModule built for a model.
     training_data : str
-        ``(config, input_path, target_path, axes) -> (TrainingSet, normalization)``.
+        ``(config, input_path, target_path, axes) -> (TrainingSet, normalization)``;
+        default the module class's ``prepare_training``.
     needs_target : bool or None
         True: training needs ``--target``; False: it takes none; None: optional.
     outputs : tuple of str
@@ -127,6 +128,8 @@ class MethodSpec:
     exports : bool
         Its network maps images to images (exportable as TorchScript, ONNX or
         a BioImage Model Zoo package).
+    network_output : str
+        What the exported network's output channels hold, for the package's card.
     citation : str
         The paper the method follows.
     """
@@ -136,17 +139,22 @@ class MethodSpec:
     family: str
     config_class: type
     module: str
-    training_data: str
     needs_target: bool | None
     outputs: tuple[str, ...]
+    training_data: str = ""
     metrics: tuple[str, ...] = ()
     predictor: str = TILED_PREDICTOR
     evaluator: str = SHARED_EVALUATOR
     ensembles: bool = False
     uncertainty_maps: bool = False
     exports: bool = False
+    network_output: str = ""
     citation: str = ""
     source: str = field(default="microsight", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.training_data:
+            object.__setattr__(self, "training_data", f"{self.module}.prepare_training")
 
     def check(self) -> None:
         """Check the declaration without importing its heavy parts.
@@ -172,6 +180,9 @@ class MethodSpec:
         if not self.outputs or unknown:
             raise MicrosightError(f"{where}: outputs must be among {sorted(OUTPUT_KINDS)}, "
                                   f"got {list(self.outputs)}")
+        if self.exports and not self.network_output:
+            raise MicrosightError(f"{where}: an exportable method says what its network "
+                                  "outputs (network_output)")
         for what in ("module", "training_data", "predictor", "evaluator"):
             _check_reference(getattr(self, what), what, self.name)
 
@@ -192,6 +203,19 @@ class MethodSpec:
                                   f"implement {', '.join(missing)}")
         cls.method_name = self.name
         return cls
+
+    def load(self) -> MethodSpec:
+        """Import and check every part (module class, training data, predictor, evaluator).
+
+        Returns
+        -------
+        MethodSpec
+            ``self``, once everything it names exists and has the right shape.
+        """
+        _ = self.module_class
+        for what in PART_PARAMETERS:
+            self.part(what)
+        return self
 
     def part(self, what: str) -> Any:
         """Load ``training_data``, ``predictor`` or ``evaluator`` and check its signature."""
@@ -249,6 +273,24 @@ def register_method(spec: MethodSpec) -> MethodSpec:
                               f"{spec.source})")
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def lazy_attributes(package: str, names: tuple[str, ...]) -> Any:
+    """A module ``__getattr__`` that imports ``names`` from ``package.module`` on first use.
+
+    A method package declares its ``SPEC`` with nothing heavier than its config
+    and still offers its module's public names::
+
+        __getattr__ = lazy_attributes(__name__, ("CareModule",))
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            # Imported by name so that declaring the method stays light.
+            return getattr(importlib.import_module(f"{package}.module"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
 
 
 def _warn_broken(key: str, err: Exception) -> None:

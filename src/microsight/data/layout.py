@@ -9,6 +9,7 @@ else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import product
 
 import numpy as np
@@ -158,3 +159,47 @@ def item_to_output(block: np.ndarray, out_axes: str, ndim: int) -> np.ndarray:
     """Reorder a channels-first item block to the output's axes (loop axes of size 1)."""
     spatial = "YX" if ndim == 2 else "ZYX"
     return transpose_to(block, "C" + spatial, out_axes)
+
+
+#: Pixels read to fit a per-image normalizer: a subsample of about this many.
+SAMPLE_PIXELS = 4e6
+
+
+def finite_region_reader(data, axes: str, ndim: int, index: dict[str, int], name: str
+                         ) -> Callable[[tuple[slice, ...]], np.ndarray]:
+    """``read(region)`` of one item that refuses NaN or infinite values with a clear error.
+
+    Parameters
+    ----------
+    data : array-like
+        The image data (numpy or lazy).
+    axes : str
+        Axes of ``data``.
+    ndim : int
+        Spatial dimensions of the model.
+    index : dict
+        The item (from :func:`item_indices`).
+    name : str
+        File name for the error message.
+
+    Returns
+    -------
+    callable
+        ``read(region) -> (C, *region)`` float32.
+    """
+
+    def read(region: tuple[slice, ...]) -> np.ndarray:
+        block = read_item(data, axes, ndim, index, region)
+        if not np.isfinite(block).all():
+            raise MicrosightError(f"{name} contains NaN or infinite values; replace them "
+                                  "(e.g. with 0) before predicting")
+        return block
+
+    return read
+
+
+def item_sampler(data, axes: str, ndim: int, index: dict[str, int],
+                 spatial: tuple[int, ...]) -> Callable[[], np.ndarray]:
+    """``sample()`` of one item: every k-th pixel, about :data:`SAMPLE_PIXELS` in all."""
+    step = max(1, int(np.ceil((np.prod(spatial) / SAMPLE_PIXELS) ** (1 / ndim))))
+    return lambda: read_item(data, axes, ndim, index, (slice(None, None, step),) * ndim)

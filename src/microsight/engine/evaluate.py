@@ -9,6 +9,7 @@ gets a full report without touching this file.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from microsight.metrics.calibration import regression_calibration
 from microsight.qc import Report
 from microsight.qc.figures import reliability_figure
 from microsight.qc.overfitting import add_training_sections
+from microsight.qc.verdict import RULE, Verdict, network_verdict
 
 MAX_PANELS = 3
 # Pixels sampled over all test images for the calibration of uncertainty maps.
@@ -38,6 +40,8 @@ class Evaluation:
     rows: list[dict[str, Any]] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)
     report_path: Path | None = None
+    #: The network against the best classical baseline, in words (set by ``api.evaluate``).
+    verdict: Verdict | None = None
 
     def mean(self, source: str, metric: str) -> float:
         """Mean of ``metric`` over images for ``source`` ('network' or a baseline name)."""
@@ -45,6 +49,62 @@ class Evaluation:
             if row["source"] == source:
                 return float(row[metric])
         raise KeyError(source)
+
+
+@dataclass
+class Scored:
+    """What the shared evaluation loop gathered: rows, example panels, raw outputs."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    panels: list[Any] = field(default_factory=list)
+    #: Per source, whatever ``score`` returned beside the row (e.g. matchings to pool).
+    extras: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def score_sources(items: Iterable[tuple[str, Any, Any]],
+                  sources: dict[str, Callable[[Any], Any]],
+                  score: Callable[..., dict[str, Any] | tuple[dict[str, Any], Any] | None], *,
+                  panel: Callable[[str, Any, Any, Any], Any] | None = None,
+                  max_panels: int = MAX_PANELS) -> Scored:
+    """The evaluation loop every method shares: every item, every source, one scored row.
+
+    Parameters
+    ----------
+    items : iterable of (name, input, truth)
+        The test items.
+    sources : dict of name to callable
+        ``source(input) -> output``: the network first, then the baselines. A
+        source may return None for an item it cannot handle (no row then).
+    score : callable
+        ``score(output, truth, source, input) -> metrics`` or ``(metrics, extra)``; extras are
+        kept per source (e.g. matchings that the summary pools). None: no row
+        (a source that cannot answer for this item).
+    panel : callable, optional
+        ``panel(name, input, network output, truth)``: example material for the
+        report, made for the first ``max_panels`` items.
+    max_panels : int
+        How many items get a panel.
+
+    Returns
+    -------
+    Scored
+    """
+    result = Scored(extras={s: [] for s in sources})
+    first = next(iter(sources))
+    for name, x, truth in items:
+        for source, predict in sources.items():
+            out = predict(x)
+            if out is None:
+                continue
+            scored = score(out, truth, source, x)
+            if scored is None:
+                continue
+            metrics, extra = scored if isinstance(scored, tuple) else (scored, None)
+            result.rows.append({"image": name, "source": source, **metrics})
+            result.extras[source].append(extra)
+            if source == first and panel is not None and len(result.panels) < max_panels:
+                result.panels.append(panel(name, x, out, truth))
+    return result
 
 
 def _bootstrap_ci(values: np.ndarray, rng: np.random.Generator, n: int = 1000
@@ -161,27 +221,30 @@ def evaluate_model(
     inputs, targets, summary = load_items(input_path, target_path, ndim=model.ndim, axes=axes,
                                           target_scale=scale)
     names = summary["item_names"]
-    rows, panels = [], []
-    baselines = cls.baselines(model.config)
     with_spread = bool(model.module.has_uncertainty)
     rng = np.random.default_rng(0)
     spread_samples: list[np.ndarray] = []
     error_samples: list[np.ndarray] = []
-    for name, x, y in zip(names, inputs, targets, strict=True):
+
+    def network(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if with_spread:
-            pred, spread = _predict_with_spread(model, x, settings)
+            return _predict_with_spread(model, x, settings)
+        return predict_item(model, x, settings), None
+
+    def score(out: Any, y: np.ndarray, *_: Any) -> dict[str, float] | None:
+        pred, spread = out if isinstance(out, tuple) else (out, None)
+        if pred.shape != y.shape:
+            return None  # a baseline that cannot reach the target's grid (no upsampling)
+        if spread is not None:
             s, e = _pixel_sample([spread, pred - y], rng, CALIBRATION_PIXELS // len(names))
             spread_samples.append(s)
             error_samples.append(e)
-        else:
-            pred = predict_item(model, x, settings)
-        rows.append({"image": name, "source": "network", **cls.score(pred, y)})
-        for label, fn in baselines.items():
-            base = fn(x)
-            if base.shape == y.shape:
-                rows.append({"image": name, "source": label, **cls.score(base, y)})
-        if len(panels) < MAX_PANELS:
-            panels.append((name, cls.panels(x, pred, y)))
+        return cls.score(pred, y)
+
+    scored = score_sources(zip(names, inputs, targets, strict=True),
+                           {"network": network, **cls.baselines(model.config)}, score,
+                           panel=lambda name, x, out, y: (name, cls.panels(x, out[0], y)))
+    rows, panels = scored.rows, scored.panels
     result = Evaluation(rows, summarize(rows, _numeric_columns(rows, metrics)))
     if report is not None:
         samples = ((np.concatenate(spread_samples), np.concatenate(error_samples))
@@ -240,6 +303,39 @@ def calibration_section(report: Report, model: Model, scale: np.ndarray,
     report.add_key_values("Calibration summary", cal.summary())
 
 
+def key_metric(model: Model) -> str:
+    """The metric a method's verdict is based on (the first it declares)."""
+    return get_method(model.method).metrics[0]
+
+
+def evaluation_report(model: Model, rows: list[dict[str, Any]], *, subtitle: str,
+                      title: str = "evaluation") -> Report:
+    """A new evaluation report that opens with the verdict in words.
+
+    Parameters
+    ----------
+    model : Model
+        The evaluated model.
+    rows : list of dict
+        Per-image rows of every source (``Evaluation.rows``).
+    subtitle : str
+        What the method is.
+    title : str
+        Second part of the title, after the model's name.
+
+    Returns
+    -------
+    Report
+        With the verdict (network against the best classical baseline) as its
+        first section; the caller adds the rest.
+    """
+    rep = Report(f"{model.config.name}: {title}", subtitle=subtitle)
+    verdict = network_verdict(rows, key_metric(model))
+    rep.add_verdict("Verdict", verdict.kind, f"{verdict.text}\nRule: {RULE}",
+                    level=verdict.level)
+    return rep
+
+
 def write_report(context: ReportContext, path: str | Path) -> Path:
     """Assemble the evaluation report from its sections and write it.
 
@@ -249,8 +345,8 @@ def write_report(context: ReportContext, path: str | Path) -> Path:
     """
     model = context.model
     info = get_method(model.method)
-    rep = Report(f"{model.config.name}: evaluation",
-                 subtitle=f"method {info.name} ({info.summary})")
+    rep = evaluation_report(model, context.evaluation.rows,
+                            subtitle=f"method {info.name} ({info.summary})")
     rep.add_table("Test metrics (mean over images)", context.evaluation.summary,
                   note="Mean over test images with a bootstrap 95% interval over images. "
                        "CARE protocol: target percentile-normalized, prediction range-matched "

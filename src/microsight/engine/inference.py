@@ -26,7 +26,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from microsight.data.layout import (
     check_channels,
+    finite_region_reader,
     item_indices,
+    item_sampler,
     item_to_output,
     output_axes,
     output_shape,
@@ -198,7 +200,6 @@ def predict_image(
     shape_out = _resized(axes_out, output_shape(image.axes, image.shape, axes_out, c_out), ndim,
                          spatial_out)
     pixel_sizes = _resized_pixel_sizes(image.pixel_sizes, ndim, spatial, spatial_out)
-    step = max(1, int(np.ceil((np.prod(spatial) / 4e6) ** (1 / ndim))))
     result = None if out is not None else np.zeros(shape_out, np.float32)
     spread = np.zeros(shape_out, np.float32) if uncertainty is True else None
     writer = (open_image_writer(out, shape_out, np.float32, axes_out, pixel_sizes)
@@ -210,18 +211,9 @@ def predict_image(
           (spread_writer or nullcontext()) as spread_sink, _Uncertainty(model, bool(uncertainty))):
         task = bar.add_task(f"predicting {name}", total=len(indices) * predictor.n_tiles(spatial))
         for index in indices:
-            def read_raw(region, index=index):
-                block = read_item(image.data, image.axes, ndim, index, region)
-                if not np.isfinite(block).all():
-                    raise MicrosightError(
-                        f"{name} contains NaN or infinite values; replace them (e.g. with 0) "
-                        "before predicting")
-                return block
-
-            x_norm = input_normalizer(
-                model.normalization,
-                lambda index=index: read_item(image.data, image.axes, ndim, index,
-                                              (slice(None, None, step),) * ndim))
+            read_raw = finite_region_reader(image.data, image.axes, ndim, index, name)
+            x_norm = input_normalizer(model.normalization, item_sampler(
+                image.data, image.axes, ndim, index, spatial))
             y_norm = output_normalizer(model.normalization, x_norm, c_out)
 
             def write(region, block, index=index, y_norm=y_norm):

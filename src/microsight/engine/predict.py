@@ -62,7 +62,8 @@ class TileSettings:
                 batch_size: int | None = None, monitor: Monitor | None = None
                 ) -> TileSettings:
         cuda = torch.cuda.is_available()
-        # CPU: 256-pixel tiles ran 1.8x faster than 512 (cache-friendlier; BENCHMARKS.md).
+        # CPU: 256-pixel tiles ran 1.8x faster than 512 (cache-friendlier;
+        # docs/benchmarks-history.md).
         t = tile or ((512 if cuda else 256) if ndim == 2 else 128)
         o = overlap if overlap is not None else max(t // 8, 8)
         tz = min(t, 32) if ndim == 3 else t
@@ -109,8 +110,15 @@ class TiledPredictor:
         """Outputs, then per-pixel uncertainties when the module is asked for them."""
         return self.module.prediction_channels
 
-    def _forward(self, tiles: list[np.ndarray]) -> np.ndarray:
-        x = torch.from_numpy(np.stack(tiles)).to(self.device)
+    def _forward(self, tiles: list[np.ndarray]) -> torch.Tensor:
+        """Output tiles (float32, on the device) of a batch of input tiles."""
+        x = torch.from_numpy(np.stack(tiles))
+        if self.device.type == "cuda":
+            # From pinned memory the copy need not wait for the GPU: the host cuts the
+            # next tiles while the GPU still works on these.
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        else:
+            x = x.to(self.device)
         if x.ndim == 4:
             # NHWC: about 1.8x faster convolutions on a CPU (oneDNN), faster on GPUs.
             x = x.contiguous(memory_format=torch.channels_last)
@@ -118,7 +126,7 @@ class TiledPredictor:
         ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
                else contextlib.nullcontext())
         with ctx:
-            return self.module.predict_batch(x).float().cpu().numpy()
+            return self.module.predict_batch(x).float()
 
     def n_tiles(self, shape: tuple[int, ...]) -> int:
         """Number of tiles for an item of spatial ``shape``."""
@@ -152,10 +160,13 @@ class TiledPredictor:
         # From here on, sizes and positions are in output pixels (``k`` = scale).
         k = self.scale
         out_sizes = tuple(t * k for t in sizes)
-        weight = blend_weights(out_sizes, tuple(o * k for o in overlaps))[None]
+        # Blending happens where the network runs: on a GPU only finished rows come
+        # back to the host, once per band, instead of every output tile.
+        weight = torch.from_numpy(blend_weights(out_sizes, tuple(o * k for o in overlaps))[None]
+                                  ).to(self.device)
         rest = tuple(r * k for r in shape[1:])
-        acc = np.zeros((self.out_channels, out_sizes[0], *rest), np.float32)
-        wsum = np.zeros((1, out_sizes[0], *rest), np.float32)
+        acc = torch.zeros((self.out_channels, out_sizes[0], *rest), device=self.device)
+        wsum = torch.zeros((1, out_sizes[0], *rest), device=self.device)
         crop = (slice(None),) + tuple(slice(0, t) for t in out_sizes)
         for band, s0 in enumerate(starts[0]):
             regions = [(slice(s0, s0 + sizes[0]),) + tuple(
@@ -181,9 +192,9 @@ class TiledPredictor:
             nxt = starts[0][band + 1] if band + 1 < len(starts[0]) else s0 + sizes[0]
             done = (nxt - s0) * k
             write((slice(s0 * k, nxt * k),) + tuple(slice(0, r) for r in rest),
-                  acc[:, :done] / wsum[:, :done])
-            acc = np.concatenate([acc[:, done:], np.zeros_like(acc[:, :done])], axis=1)
-            wsum = np.concatenate([wsum[:, done:], np.zeros_like(wsum[:, :done])], axis=1)
+                  (acc[:, :done] / wsum[:, :done]).cpu().numpy())
+            acc = torch.cat([acc[:, done:], torch.zeros_like(acc[:, :done])], dim=1)
+            wsum = torch.cat([wsum[:, done:], torch.zeros_like(wsum[:, :done])], dim=1)
 
 
 def output_scale(module) -> int:

@@ -25,9 +25,9 @@ import torch
 from microsight.data.normalization import Normalizer
 from microsight.engine.bundle import Model
 from microsight.errors import MicrosightError
+from microsight.io.image import image_stem, image_suffix
 
 MODES = ("model", "tta", "ensemble")
-_DOUBLE = (".ome.tiff", ".ome.tif", ".ome.zarr")
 
 
 class _Combined:
@@ -194,7 +194,4 @@ def combine(models: list[Model], mode: str | None, tta: bool = False) -> Model:
 def uncertainty_path(out: str | Path) -> Path:
     """Where the uncertainty map of ``out`` goes: ``name.uncertainty.tif`` next to it."""
     out = Path(out)
-    low = out.name.lower()
-    suffix = next((s for s in _DOUBLE if low.endswith(s)), out.suffix)
-    stem = out.name[: len(out.name) - len(suffix)] if suffix else out.name
-    return out.with_name(f"{stem}.uncertainty{out.name[len(stem):]}")
+    return out.with_name(f"{image_stem(out)}.uncertainty{image_suffix(out)}")

@@ -28,6 +28,9 @@ SUPPORTED_EXTENSIONS: tuple[str, ...] = (
     ".jpeg",
     ".zarr",
     ".ome.zarr",
+    ".nd2",
+    ".lif",
+    ".czi",
 )
 
 # Longest suffix first, so that "a.ome.tif" is matched as ".ome.tif" and not ".tif".
@@ -41,14 +44,19 @@ _SUFFIX_FORMAT: tuple[tuple[str, str], ...] = (
     (".tif", "tiff"),
     (".png", "png"),
     (".jpg", "jpeg"),
+    (".nd2", "nd2"),
+    (".lif", "lif"),
+    (".czi", "czi"),
 )
 
 #: Human-readable format names used in error messages.
-FORMAT_NAMES = {"tiff": "TIFF", "zarr": "OME-Zarr", "png": "PNG", "jpeg": "JPEG"}
+FORMAT_NAMES = {"tiff": "TIFF", "zarr": "OME-Zarr", "png": "PNG", "jpeg": "JPEG",
+                "nd2": "Nikon ND2", "lif": "Leica LIF", "czi": "Zeiss CZI"}
 
 
 def image_format(path: str | Path) -> str | None:
-    """Return ``'tiff'``, ``'zarr'``, ``'png'`` or ``'jpeg'`` for ``path``, or None.
+    """Return the format key of ``path`` (``'tiff'``, ``'zarr'``, ``'png'``, ``'jpeg'``,
+    ``'nd2'``, ``'lif'``, ``'czi'``), or None.
 
     Parameters
     ----------
@@ -76,6 +84,12 @@ def require_format(path: str | Path) -> str:
             f"{', '.join(SUPPORTED_EXTENSIONS)}"
         )
     return fmt
+
+
+def image_suffix(path: str | Path) -> str:
+    """Return the image suffix as written (``cells.OME.tif`` -> ``.OME.tif``), or the last one."""
+    name = Path(path).name
+    return name[len(image_stem(name)):] if image_format(name) else Path(name).suffix
 
 
 def image_stem(path: str | Path) -> str:

@@ -1,4 +1,7 @@
-"""Reading images: TIFF/OME-TIFF, OME-Zarr (lazy), PNG and JPEG.
+"""Reading images: TIFF/OME-TIFF, OME-Zarr (lazy), PNG, JPEG, and ND2/LIF/CZI.
+
+Vendor files (ND2, LIF, CZI) are read by :mod:`microsight.io.vendor` with the
+libraries of the optional extra ``microsight[formats]``.
 
 Axes come from the file's metadata and are never guessed: a 2D array is
 ``YX``, an RGB(A) PNG/JPEG is ``CYX``, anything else without usable metadata
@@ -25,6 +28,7 @@ from microsight.io.image import (
     image_format,
     require_format,
 )
+from microsight.io.vendor import READERS as VENDOR_READERS
 
 #: Prefix of the OME ``Image/Description`` our writers store, so that size-1
 #: axes (which tifffile squeezes away) and the ``S`` axis survive a round trip.
@@ -251,13 +255,25 @@ def _read_zarr(path: Path) -> Raw:
     return data, axes, sizes
 
 
-def read_raw(path: Path) -> Raw:
+def _read_vendor(path: Path, fmt: str, scene: int | None) -> Raw:
+    try:
+        return VENDOR_READERS[fmt](path, scene)
+    except MicrosightError:
+        raise
+    except Exception as exc:
+        raise _fail(path, fmt, exc) from exc
+
+
+def read_raw(path: Path, scene: int | None = None) -> Raw:
     """Read ``path`` and return ``(data, axes or None, pixel_sizes)`` without checks on axes.
 
     Parameters
     ----------
     path : Path
         An existing file or zarr directory with a supported suffix.
+    scene : int, optional
+        Scene of a multi-scene ND2/LIF/CZI file (0-based; the first by default,
+        with a warning when there are several). Other formats hold one scene.
 
     Returns
     -------
@@ -270,6 +286,11 @@ def read_raw(path: Path) -> Raw:
     if path.is_dir() and image_format(path) != "zarr":
         raise MicrosightError(f"{path}: is a folder, not an image file; give a file")
     fmt = require_format(path)
+    if fmt in VENDOR_READERS:
+        return _read_vendor(path, fmt, scene)
+    if scene not in (None, 0):
+        raise MicrosightError(f"{path.name}: a {FORMAT_NAMES[fmt]} file holds one scene; "
+                              "leave out --scene")
     if fmt == "tiff":
         return _read_tiff(path)
     if fmt == "zarr":
@@ -277,16 +298,20 @@ def read_raw(path: Path) -> Raw:
     return _read_flat(path, fmt)
 
 
-def read_image(path: str | Path, axes: str | None = None) -> Image:
+def read_image(path: str | Path, axes: str | None = None, scene: int | None = None) -> Image:
     """Read one image with its axes and pixel sizes.
 
     Parameters
     ----------
     path : str or Path
-        A TIFF/OME-TIFF, PNG or JPEG file, or a ``.zarr``/``.ome.zarr`` directory.
+        A TIFF/OME-TIFF, PNG, JPEG, ND2, LIF or CZI file, or a ``.zarr``/``.ome.zarr``
+        directory.
     axes : str, optional
         Axes string that overrides the file's metadata; must have one letter
         per dimension.
+    scene : int, optional
+        Scene of a multi-scene ND2/LIF/CZI file (0-based); the first by default,
+        with a :class:`~microsight.io.vendor.SceneWarning` when there are several.
 
     Returns
     -------
@@ -301,7 +326,7 @@ def read_image(path: str | Path, axes: str | None = None) -> Image:
         unknown and ``axes`` is not given, or ``axes`` does not fit the data.
     """
     path = Path(path)
-    data, meta_axes, sizes = read_raw(path)
+    data, meta_axes, sizes = read_raw(path, scene)
     shape = tuple(int(s) for s in data.shape)
     if axes is not None:
         use = validate_axes(axes, len(shape), name=path.name)
@@ -312,6 +337,20 @@ def read_image(path: str | Path, axes: str | None = None) -> Image:
     else:
         raise unknown_axes_error(path, shape)
     return Image(data=data, axes=use, pixel_sizes=sizes, path=path)
+
+
+def as_image(image: str | Path | np.ndarray | Image, axes: str | None = None,
+             scene: int | None = None) -> Image:
+    """An :class:`Image` from a file name, an array (2D defaults to YX) or an Image."""
+    if isinstance(image, Image):
+        return image
+    if isinstance(image, np.ndarray):
+        if axes is None and image.ndim != 2:
+            raise MicrosightError(
+                f"a {image.ndim}D array needs axes, e.g. axes='ZYX'; only 2D arrays default "
+                "to YX")
+        return Image(image, validate_axes(axes or "YX", image.ndim), {})
+    return read_image(image, axes=axes, scene=scene)
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -353,7 +392,8 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-def read_images(path: str | Path, axes: str | None = None) -> list[Image]:
+def read_images(path: str | Path, axes: str | None = None, scene: int | None = None
+                ) -> list[Image]:
     """Read one image file, or every image in a folder.
 
     Parameters
@@ -362,6 +402,8 @@ def read_images(path: str | Path, axes: str | None = None) -> list[Image]:
         An image file, a zarr directory, or a folder of images.
     axes : str, optional
         Axes string applied to every image (see :func:`read_image`).
+    scene : int, optional
+        Scene of multi-scene files (see :func:`read_image`).
 
     Returns
     -------
@@ -372,5 +414,5 @@ def read_images(path: str | Path, axes: str | None = None) -> list[Image]:
     if not path.exists():
         raise MicrosightError(f"{path}: file not found; check the path")
     if path.is_dir() and image_format(path) != "zarr":
-        return [read_image(p, axes) for p in list_images(path)]
-    return [read_image(path, axes)]
+        return [read_image(p, axes, scene) for p in list_images(path)]
+    return [read_image(path, axes, scene)]

@@ -29,78 +29,44 @@ from typing import Any
 import numpy as np
 import torch
 
-from microsight.config import Configuration, config_to_yaml
+from microsight.config import Configuration
 from microsight.data.baselines import classical_instances
 from microsight.data.layout import (
     check_channels,
+    finite_region_reader,
     item_indices,
+    item_sampler,
     item_to_output,
     output_axes,
-    read_item,
     write_key,
 )
 from microsight.data.normalization import subsample
 from microsight.data.pairs import TrainingSet, load_items, split_items
-from microsight.data.shapes import label_outlines, object_table, relabel_random
+from microsight.data.shapes import relabel_random
 from microsight.data.stitching import (
     BlockStitcher,
     Objects,
     Segmentation,
-    drop_small,
-    empty_objects,
 )
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, summarize
+from microsight.engine.evaluate import Evaluation, score_sources, summarize
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.engine.training import normalize_inputs
 from microsight.errors import MicrosightError
-from microsight.families.segmentation.config import INSTANCE_METRICS, InstanceFields
-from microsight.io import Image, open_image_writer
+from microsight.families.segmentation.config import INSTANCE_METRICS
+from microsight.families.segmentation.report import (
+    flat_scores,
+    open_outputs,
+    write_segmentation_report,
+)
+from microsight.io import Image
+from microsight.io.image import image_stem
 from microsight.io.shapes import write_geojson, write_table
 from microsight.metrics.segmentation import matching, pool_matching
 
 REPORT_THRESHOLDS = tuple(sorted({round(0.1 * k, 1) for k in range(1, 10)} | {0.75}))
 MAX_PANELS = 3
-
-def export_objects(labels: np.ndarray, *, csv: str | Path | None = None,
-                   geojson: str | Path | None = None,
-                   scores: dict[int, float] | None = None) -> dict[str, np.ndarray]:
-    """Convert a label image to an object table (CSV) and outline polygons (GeoJSON).
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        2D or 3D label image (0 = background).
-    csv : str or Path, optional
-        Write the table (label, area, centroid, bounding box[, score]) here.
-    geojson : str or Path, optional
-        Write the outlines as a QuPath-compatible FeatureCollection here (2D only).
-    scores : dict, optional
-        Object id -> score, added to the table and the GeoJSON measurements.
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        The object table.
-    """
-    labels = np.asarray(labels)
-    table = object_table(labels, scores)
-    if csv is not None:
-        write_table(csv, table)
-    if geojson is not None:
-        if labels.ndim != 2:
-            raise MicrosightError("GeoJSON outlines need a 2D label image; write a CSV for 3D")
-        props = {int(k): {"score": v} for k, v in (scores or {}).items()}
-        write_geojson(geojson, label_outlines(labels), properties=props)
-    return table
-
-
-def label_display(labels: np.ndarray) -> np.ndarray:
-    """Labels remapped to a few cycling values so that neighbours differ in colour."""
-    labels = np.asarray(labels)
-    return np.where(labels > 0, (labels * 7) % 19 + 1, 0).astype(np.float32)
-
 
 class SegmentationModule(MicrosightModule):
     """Base of the segmentation methods: label targets, stitched prediction, evaluation.
@@ -306,18 +272,11 @@ class SegmentationModule(MicrosightModule):
         prob_shape = tuple(n_prob if a == "C" else dict(zip(lab_axes, lab_shape,
                                                             strict=True))[a] for a in prob_axes)
         result = np.zeros(lab_shape, np.int32) if out is None else None
-        sinks = _open_outputs(out, lab_shape, lab_axes, prob_shape, prob_axes, image)
+        sinks = open_outputs(out, lab_shape, lab_axes, prob_shape, prob_axes, image)
         tables, polygons = [], {}
         try:
             for n, index in enumerate(indices):
-                def read(region, index=index):
-                    block = read_item(image.data, image.axes, ndim, index, region)
-                    if not np.isfinite(block).all():
-                        raise MicrosightError(
-                            f"{name} contains NaN or infinite values; replace them (e.g. "
-                            "with 0) before predicting")
-                    return block
-
+                read = finite_region_reader(image.data, image.axes, ndim, index, name)
                 def put_labels(region, block, index=index):
                     key = write_key(lab_axes, ndim, index, region)
                     data = block.reshape([k.stop - k.start for k in key])
@@ -330,12 +289,7 @@ class SegmentationModule(MicrosightModule):
                     key = write_key(prob_axes, ndim, index, region)
                     sinks[1].write(key, item_to_output(block, prob_axes, ndim))
 
-                step = max(1, int(np.ceil((np.prod(spatial) / 4e6) ** (1 / ndim))))
-
-                def sample(index=index, step=step):
-                    return read_item(image.data, image.axes, ndim, index,
-                                     (slice(None, None, step),) * ndim)
-
+                sample = item_sampler(image.data, image.axes, ndim, index, spatial)
                 stitcher = cls.run_item(model, read, spatial, sample, put_labels,
                                         put_prob if sinks else None, settings)
                 table = stitcher.table()
@@ -351,7 +305,7 @@ class SegmentationModule(MicrosightModule):
             return result
         for s in sinks:
             s.close()
-        stem = _stem(Path(out))
+        stem = image_stem(Path(out))
         folder = Path(out).parent
         write_table(folder / f"{stem}{cls.table_suffix}",
                     {k: np.concatenate([t[k] for t in tables]) for k in tables[0]})
@@ -394,20 +348,21 @@ class SegmentationModule(MicrosightModule):
         sources = {"network": lambda x: cls.instance_labels(model, x, settings),
                    **{k: (lambda x, f=f: (f(x), None))
                       for k, f in cls.baselines(model.config).items()}}
-        rows, panels, per_source = [], [], {s: [] for s in sources}
-        for name, x, y in zip(summary["item_names"], inputs, targets, strict=True):
-            truth = np.round(y[0]).astype(np.int64)
-            for source, fn in sources.items():
-                labels, prob = fn(x)
-                res = matching(truth, labels, REPORT_THRESHOLDS)
-                per_source[source].append(res)
-                row = {"image": name, "source": source, **flat_scores(res),
-                       "objects": int(res[0.5]["n_pred"]), "true objects":
-                       int(res[0.5]["n_true"])}
-                row.update(cls.extra_scores(model, x, truth, labels, prob, source))
-                rows.append(row)
-                if source == "network" and len(panels) < MAX_PANELS:
-                    panels.append((name, x, truth, labels, prob))
+
+        def score(out: Any, truth: np.ndarray, source: str, x: np.ndarray
+                  ) -> tuple[dict[str, Any], Any]:
+            labels, prob = out
+            res = matching(truth, labels, REPORT_THRESHOLDS)
+            row = {**flat_scores(res), "objects": int(res[0.5]["n_pred"]),
+                   "true objects": int(res[0.5]["n_true"]),
+                   **cls.extra_scores(model, x, truth, labels, prob, source)}
+            return row, res
+
+        items = [(name, x, np.round(y[0]).astype(np.int64))
+                 for name, x, y in zip(summary["item_names"], inputs, targets, strict=True)]
+        scored = score_sources(items, sources, score,
+                               panel=lambda name, x, out, truth: (name, x, truth, *out))
+        rows, panels, per_source = scored.rows, scored.panels, scored.extras
         metrics = INSTANCE_METRICS + tuple(cls.extra_metrics(model))
         result = Evaluation(rows, summarize(rows, metrics))
         for row in result.summary:
@@ -435,112 +390,5 @@ class SegmentationModule(MicrosightModule):
     def write_report(cls, model: Model, result: Evaluation, data_summary: dict[str, Any],
                      panels: list, curves: dict[str, dict], path: str | Path) -> Path:
         """HTML report: metrics, AP curves, example segmentations, history, configuration."""
-        from microsight.qc import Report
-
-        rep = Report(f"{model.config.name}: evaluation",
-                     subtitle=f"method {cls.method_name} (instance segmentation)")
-        rep.add_table("Test metrics (mean over images)", result.summary,
-                      note="Objects matched one-to-one by IoU (Hungarian below 0.5); AP = TP / "
-                           "(TP + FP + FN) as in the DSB 2018 and StarDist; PQ = panoptic "
-                           "quality; 'pooled' sums the counts over all images.")
-        rep.add_figure("Average precision over IoU thresholds (pooled)", ap_figure(curves))
-        rep.add_key_values("Test data", {k: v for k, v in data_summary.items()
-                                         if k != "item_names"})
-        for name, x, truth, labels, prob in panels:
-            images = {"input": np.asarray(x, np.float32).mean(axis=0),
-                      "ground truth": label_display(truth), "network": label_display(labels)}
-            if prob is not None:
-                images["probability"] = prob[0]
-            rep.add_image_panels(f"Example: {name}", images,
-                                 cmaps={"ground truth": "tab20", "network": "tab20"})
-        rep.add_table("Per-image metrics", result.rows)
-        if model.history:
-            rep.add_history("Training history", model.history)
-        rep.add_key_values("Training", {k: v for k, v in model.qc.items() if k != "data"})
-        rep.add_code("Configuration", config_to_yaml(model.config))
-        return rep.write(path)
-
-
-def flat_scores(res: dict[float, dict[str, float]]) -> dict[str, float]:
-    """``{"ap@0.5": ..., "f1@0.5": ...}`` from :func:`matching` output."""
-    out = {}
-    for thr, s in res.items():
-        for k in ("ap", "f1", "pq", "precision", "recall", "mean_matched_iou"):
-            out[f"{k}@{thr:g}"] = float(s[k])
-    return out
-
-
-def ap_figure(curves: dict[str, dict[float, dict[str, float]]]) -> Any:
-    """Matplotlib figure: pooled AP against the IoU threshold, one line per source."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot(1, 1, 1)
-    for source, res in curves.items():
-        thr = sorted(res)
-        ax.plot(thr, [res[t]["ap"] for t in thr], marker="o", label=source[:40])
-    ax.set_xlabel("IoU threshold")
-    ax.set_ylabel("AP = TP / (TP + FP + FN)")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-_DOUBLE = (".ome.tiff", ".ome.tif", ".ome.zarr")
-
-
-def _stem(path: Path) -> str:
-    low = path.name.lower()
-    for suffix in _DOUBLE:
-        if low.endswith(suffix):
-            return path.name[: -len(suffix)]
-    return path.stem
-
-
-def _suffix(path: Path) -> str:
-    low = path.name.lower()
-    for suffix in _DOUBLE:
-        if low.endswith(suffix):
-            return path.name[-len(suffix):]
-    return path.suffix
-
-
-def _open_outputs(out: str | Path | None, lab_shape: tuple[int, ...], lab_axes: str,
-                  prob_shape: tuple[int, ...], prob_axes: str, image: Image) -> list:
-    """Writers for the label image and the probability image next to it."""
-    if out is None:
-        return []
-    out = Path(out)
-    suffix = _suffix(out).lower()
-    if suffix in (".jpg", ".jpeg"):
-        raise MicrosightError(
-            f"{out.name}: JPEG compression would change label ids; write .tif, .png or .zarr")
-    if suffix == ".csv":
-        raise MicrosightError(
-            f"{out.name}: segmentation writes a label image (the object table goes next to "
-            "it as <name>_objects.csv); give an output ending in .tif, .png or .ome.zarr")
-    dtype = np.uint16 if suffix == ".png" else np.uint32
-    sizes = {a: v for a, v in image.pixel_sizes.items() if a in lab_axes}
-    labels = open_image_writer(out, lab_shape, dtype, lab_axes, sizes)
-    prob_suffix = ".tif" if suffix == ".png" else _suffix(out)
-    prob_path = out.parent / f"{_stem(out)}_prob{prob_suffix}"
-    prob = open_image_writer(prob_path, prob_shape, np.float32, prob_axes, sizes)
-    return [labels, prob]
-
-
-__all__ = [
-    "INSTANCE_METRICS",
-    "BlockStitcher",
-    "InstanceFields",
-    "Objects",
-    "Segmentation",
-    "SegmentationModule",
-    "classical_instances",
-    "drop_small",
-    "empty_objects",
-    "export_objects",
-    "flat_scores",
-    "normalize_inputs",
-]
+        return write_segmentation_report(cls.method_name, model, result, data_summary, panels,
+                                         curves, path)

@@ -25,7 +25,13 @@ from microsight.data.pairs import TrainingSet
 from microsight.data.smlm import simulate
 from microsight.data.smlm_fit import localize_classical
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, model_sections, summarize
+from microsight.engine.evaluate import (
+    Evaluation,
+    evaluation_report,
+    model_sections,
+    score_sources,
+    summarize,
+)
 from microsight.engine.sampling import PatchSampler
 from microsight.errors import MicrosightError
 from microsight.families.smlm.config import LOC_METRICS, SIMULATE, SMLMConfig
@@ -184,16 +190,18 @@ def read_eval_pair(input: str | Path, target: str | Path, axes: str | None
     return movie, read_localizations(target)
 
 
-def score_sources(tables: dict[str, np.ndarray], truth: np.ndarray, tolerance: float,
-                  timings: dict[str, float], name: str) -> list[dict[str, Any]]:
+def score_tables(tables: dict[str, np.ndarray], truth: np.ndarray, tolerance: float,
+                 timings: dict[str, float], name: str) -> list[dict[str, Any]]:
     """One evaluation row per source: challenge metrics and localizations per second."""
-    rows = []
-    for source, table in tables.items():
+
+    def score(table: np.ndarray, truth: np.ndarray, source: str, _: Any) -> dict[str, Any]:
         s = localization_scores(table, truth, tolerance)
-        rows.append({"image": name, "source": source,
-                     **{k: s[k] for k in (*LOC_METRICS, "tp", "fp", "fn")},
-                     "seconds": timings.get(source, float("nan"))})
-    return rows
+        return {**{k: s[k] for k in (*LOC_METRICS, "tp", "fp", "fn")},
+                "seconds": timings.get(source, float("nan"))}
+
+    # The tables are already made (and timed): each source hands its own over.
+    sources = {source: (lambda _, t=table: t) for source, table in tables.items()}
+    return score_sources([(name, None, truth)], sources, score).rows
 
 
 def compact_summary(rows: list[dict[str, Any]], metrics: tuple[str, ...]
@@ -209,13 +217,12 @@ def smlm_evaluation(model: Model, tables: dict[str, np.ndarray], truth: np.ndarr
                     metrics: tuple[str, ...] = LOC_METRICS) -> Evaluation:
     """Evaluation of localization tables against the truth, with an optional report."""
     m: SMLMConfig = model.config.method
-    rows = score_sources(tables, truth, m.tolerance, timings, name)
+    rows = score_tables(tables, truth, m.tolerance, timings, name)
     result = Evaluation(rows, compact_summary(rows, metrics))
     if report is not None:
-        from microsight.qc import Report
 
-        rep = Report(f"{model.config.name}: evaluation",
-                     subtitle=f"method {model.method} (single-molecule localization)")
+        rep = evaluation_report(
+            model, result.rows, subtitle=f"method {model.method} (single-molecule localization)")
         rep.add_table("Test metrics", result.rows,
                       note=f"Per-frame Hungarian matching within {m.tolerance:g} nm (Sage et "
                            "al. 2019); RMSE over matched pairs (nm); efficiency E = 100 - "

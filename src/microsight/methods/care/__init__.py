@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.families.restoration.config import RESTORATION_METRICS
 from microsight.methods.care.config import CareConfig
 
@@ -17,24 +14,16 @@ SPEC = MethodSpec(
     family="restoration",
     config_class=CareConfig,
     module="microsight.methods.care.module:CareModule",
-    training_data="microsight.methods.care.module:CareModule.prepare_training",
     needs_target=True,
     outputs=("image", "uncertainty"),
     metrics=RESTORATION_METRICS,
     ensembles=True,
     uncertainty_maps=True,
     exports=True,
+    network_output="the output is the restored image in normalized units",
     citation="Weigert et al., Content-aware image restoration, Nature Methods 2018",
 )
 
-_LAZY = ("CareModule",)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, ("CareModule",))
 
 __all__ = ["SPEC", "CareConfig", "CareModule"]

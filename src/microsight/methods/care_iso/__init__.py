@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.families.restoration.config import RESTORATION_METRICS
 from microsight.methods.care_iso.config import CareIsoConfig
 
@@ -17,25 +14,18 @@ SPEC = MethodSpec(
     family="restoration",
     config_class=CareIsoConfig,
     module="microsight.methods.care_iso.module:CareIsoModule",
-    training_data="microsight.methods.care_iso.module:CareIsoModule.prepare_training",
     needs_target=False,
     outputs=("image", "uncertainty"),
     metrics=RESTORATION_METRICS,
     evaluator="microsight.methods.care_iso.module:CareIsoModule.evaluate_model",
     uncertainty_maps=True,
     exports=True,
+    network_output=("a 2D network applied to the XZ and YZ slices of a Z-upsampled stack, "
+                    "averaged"),
     citation="Weigert et al., Isotropic reconstruction of 3D fluorescence microscopy images "
              "using convolutional neural networks, MICCAI 2017",
 )
 
-_LAZY = ("CareIsoModule",)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, ("CareIsoModule",))
 
 __all__ = ["SPEC", "CareIsoConfig", "CareIsoModule"]

@@ -23,6 +23,7 @@ from microsight.engine.bundle import Model
 from microsight.engine.evaluate import (
     Evaluation,
     ReportContext,
+    score_sources,
     summarize,
     write_report,
 )
@@ -108,20 +109,20 @@ def evaluate_iso(model: Model, input_path: str | Path, target_path: str | Path, 
         raise MicrosightError(f"inputs and targets do not pair up by name: {names} vs "
                               f"{target_summary['item_names']}")
     baselines = z_baselines(a)
-    rows, panels = [], []
     for name, x, y in zip(names, inputs, targets, strict=True):
         want = (round(x.shape[1] * a), *x.shape[2:])
         if y.shape[1:] != want:
             raise MicrosightError(
                 f"target {name} has ZYX shape {y.shape[1:]}; an input of {x.shape[1:]} with "
                 f"anisotropy {a:g} needs {want}")
-        pred = module_class.predict_item(model, x, settings)
-        rows.append({"image": name, "source": "network", **score_volume(pred, y)})
-        for label, fn in baselines.items():
-            rows.append({"image": name, "source": label, **score_volume(fn(x), y)})
-        if len(panels) < MAX_PANELS:
-            linear = baselines["linear interpolation along Z"](x)
-            panels.append((name, xz_panels(linear, pred, y)))
+    sources = {"network": lambda x: module_class.predict_item(model, x, settings), **baselines}
+    linear = baselines["linear interpolation along Z"]
+    scored = score_sources(
+        zip(names, inputs, targets, strict=True), sources,
+        lambda pred, y, *_: score_volume(pred, y),
+        panel=lambda name, x, pred, y: (name, xz_panels(linear(x), pred, y)),
+        max_panels=MAX_PANELS)
+    rows, panels = scored.rows, scored.panels
     result = Evaluation(rows, summarize(rows, METRICS))
     if report is not None:
         summary = {**summary, "anisotropy": a}

@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.methods.classify.config import ClassifyConfig
 
 SPEC = MethodSpec(
@@ -16,7 +13,6 @@ SPEC = MethodSpec(
     family="classification",
     config_class=ClassifyConfig,
     module="microsight.methods.classify.module:ClassifyModule",
-    training_data="microsight.methods.classify.module:ClassifyModule.prepare_training",
     needs_target=False,
     outputs=("classes",),
     metrics=("accuracy", "balanced_accuracy"),
@@ -25,15 +21,12 @@ SPEC = MethodSpec(
     citation="He et al., Deep residual learning for image recognition, CVPR 2016",
 )
 
-_LAZY = ("ClassifyModule", "classify_crops", "classify_folder", "classify_objects")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, (
+    "ClassifyModule",
+    "classify_crops",
+    "classify_folder",
+    "classify_objects",
+))
 
 __all__ = [
     "SPEC",

@@ -14,7 +14,7 @@ from microsight.config import Configuration, get_method
 from microsight.data.crops import extract_crop, object_crops, pad_value
 from microsight.data.layout import item_indices, read_item
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, model_sections
+from microsight.engine.evaluate import Evaluation, evaluation_report, model_sections
 from microsight.engine.files import atomic_write_text
 from microsight.engine.module import MicrosightModule
 from microsight.errors import MicrosightError
@@ -34,7 +34,6 @@ from microsight.metrics.classification import (
     per_class_metrics,
 )
 from microsight.nn.resnet import ResNet
-from microsight.qc import Report
 
 PREDICT_BATCH = 256
 
@@ -307,8 +306,8 @@ def write_classification_report(model: Model, result: Evaluation, names: list[st
                                 path: str | Path) -> Path:
     """Summary, per-class table, confusion matrix, history and configuration."""
     info = get_method(model.method)
-    rep = Report(f"{model.config.name}: evaluation", subtitle=f"method {info.name} "
-                 f"({info.summary})")
+    rep = evaluation_report(model, result.rows,
+                            subtitle=f"method {info.name} ({info.summary})")
     rep.add_table("Test metrics", result.summary,
                   note="Balanced accuracy is the mean recall over classes: rare classes count "
                        "as much as common ones.")

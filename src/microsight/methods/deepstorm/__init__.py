@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.methods.deepstorm.config import DeepStormConfig
 
 SPEC = MethodSpec(
@@ -16,24 +13,18 @@ SPEC = MethodSpec(
     family="smlm",
     config_class=DeepStormConfig,
     module="microsight.methods.deepstorm.module:DeepStormModule",
-    training_data="microsight.methods.deepstorm.module:DeepStormModule.prepare_training",
     needs_target=None,
     outputs=("image",),
     metrics=("nmse", "frc_resolution"),
     predictor="microsight.methods.deepstorm.module:DeepStormModule.predict_image",
     evaluator="microsight.methods.deepstorm.module:DeepStormModule.evaluate_model",
     exports=True,
+    network_output=("factor^2 sub-pixel channels on the camera grid; rearranged by pixel "
+                    "shuffle (depth-to-space) they are the factor times finer emitter "
+                    "density, summed over frames"),
     citation="Nehme et al., Deep-STORM, Optica 2018",
 )
 
-_LAZY = ("DeepStormModule",)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, ("DeepStormModule",))
 
 __all__ = ["SPEC", "DeepStormConfig", "DeepStormModule"]

@@ -26,7 +26,7 @@ from microsight.config import Configuration
 from microsight.data.pairs import TrainingSet
 from microsight.data.smlm_render import render_gaussian, render_histogram
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, model_sections
+from microsight.engine.evaluate import Evaluation, evaluation_report, model_sections
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TileSettings
 from microsight.engine.sampling import PatchSampler
@@ -208,10 +208,9 @@ class DeepStormModule(MicrosightModule):
                          "seconds": secs})
         result = Evaluation(rows, compact_summary(rows, METRICS))
         if report is not None:
-            from microsight.qc import Report
 
-            rep = Report(f"{model.config.name}: evaluation",
-                         subtitle="method deepstorm (super-resolved SMLM reconstruction)")
+            rep = evaluation_report(
+                model, rows, subtitle="method deepstorm (super-resolved SMLM reconstruction)")
             rep.add_table("Test metrics", rows,
                           note="NMSE after a least-squares gain; FRC resolution at the 1/7 "
                                "threshold against the rendered ground truth (nm).")

@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.methods.detect.config import DetectConfig
 
 SPEC = MethodSpec(
@@ -16,24 +13,16 @@ SPEC = MethodSpec(
     family="detection",
     config_class=DetectConfig,
     module="microsight.methods.detect.module:DetectModule",
-    training_data="microsight.methods.detect.module:DetectModule.prepare_training",
     needs_target=True,
     outputs=("points",),
-    metrics=("precision", "recall", "f1"),
+    metrics=("f1", "precision", "recall"),
     predictor="microsight.methods.detect.module:DetectModule.predict_image",
     evaluator="microsight.methods.detect.module:DetectModule.evaluate_model",
     exports=True,
+    network_output="per-class point heat maps (sigmoid); points are their local maxima",
     citation="Zhou et al., Objects as points, arXiv 2019",
 )
 
-_LAZY = ("DetectModule",)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, ("DetectModule",))
 
 __all__ = ["SPEC", "DetectConfig", "DetectModule"]

@@ -32,12 +32,19 @@ from microsight.data.points import (
     write_points,
 )
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, model_sections, summarize
+from microsight.engine.evaluate import (
+    Evaluation,
+    evaluation_report,
+    model_sections,
+    score_sources,
+    summarize,
+)
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.engine.training import normalize_inputs
 from microsight.errors import MicrosightError
 from microsight.io import Image
+from microsight.io.image import image_stem
 from microsight.io.labels import read_labels
 from microsight.io.readers import list_images
 from microsight.methods.detect.config import DetectConfig
@@ -45,19 +52,6 @@ from microsight.metrics.detection import detection_scores, pooled_scores
 from microsight.nn import UNet
 
 METRICS = ("precision", "recall", "f1")
-MAX_PANELS = 3
-_DOUBLE = (".ome.tiff", ".ome.tif", ".ome.zarr")
-
-
-def file_stem(name: str) -> str:
-    """File name without its extension (``a.ome.tif`` -> ``a``)."""
-    low = name.lower()
-    for suffix in _DOUBLE:
-        if low.endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
-
-
 def target_file(target: str | Path, image_name: str, n_inputs: int) -> Path:
     """The annotation of ``image_name``: a CSV or label image of the same stem."""
     target = Path(target)
@@ -69,14 +63,14 @@ def target_file(target: str | Path, image_name: str, n_inputs: int) -> Path:
         return target
     if not target.is_dir():
         raise MicrosightError(f"target {target} not found")
-    stem = file_stem(image_name)
+    stem = image_stem(image_name)
     csv_file = target / f"{stem}.csv"
     if csv_file.is_file():
         return csv_file
     if (target / image_name).exists():
         return target / image_name
     try:
-        same = [p for p in list_images(target) if file_stem(p.name) == stem]
+        same = [p for p in list_images(target) if image_stem(p.name) == stem]
     except MicrosightError:
         same = []
     if not same:
@@ -298,19 +292,19 @@ class DetectModule(MicrosightModule):
         inputs, truths, summary = load_detection_data(input, target, axes)
         detectors = {"network": lambda x: cls.detect_item(model, x, settings),
                      **cls.baselines(model.config)}
-        rows, panels = [], []
-        for name, x, truth in zip(summary["item_names"], inputs, truths, strict=True):
-            for source, fn in detectors.items():
-                pts = fn(x)
-                s = detection_scores(coords(pts), coords(truth), m.tolerance,
-                                     pred_classes=pts["class"], true_classes=truth["class"])
-                row = {"image": name, "source": source,
-                       **{k: v for k, v in s.items() if k != "per_class"}}
-                if len(s["per_class"]) > 1:
-                    row.update({f"f1 class {c}": v["f1"] for c, v in s["per_class"].items()})
-                rows.append(row)
-                if source == "network" and len(panels) < MAX_PANELS:
-                    panels.append((name, x, pts, truth))
+
+        def score(pts: np.ndarray, truth: np.ndarray, *_: Any) -> dict[str, Any]:
+            s = detection_scores(coords(pts), coords(truth), m.tolerance,
+                                 pred_classes=pts["class"], true_classes=truth["class"])
+            row = {k: v for k, v in s.items() if k != "per_class"}
+            if len(s["per_class"]) > 1:
+                row.update({f"f1 class {c}": v["f1"] for c, v in s["per_class"].items()})
+            return row
+
+        scored = score_sources(zip(summary["item_names"], inputs, truths, strict=True),
+                               detectors, score,
+                               panel=lambda name, x, pts, truth: (name, x, pts, truth))
+        rows, panels = scored.rows, scored.panels
         result = Evaluation(rows, summarize(rows, METRICS))
         for row in result.summary:
             pooled = pooled_scores([r for r in rows if r["source"] == row["source"]])
@@ -323,11 +317,9 @@ class DetectModule(MicrosightModule):
     def write_report(cls, model: Model, result: Evaluation, data_summary: dict[str, Any],
                      panels: list, path: str | Path) -> Path:
         """HTML report: metrics, example images with points, history, configuration."""
-        from microsight.qc import Report
 
         m: DetectConfig = model.config.method
-        rep = Report(f"{model.config.name}: evaluation",
-                     subtitle="method detect (point detection)")
+        rep = evaluation_report(model, result.rows, subtitle="method detect (point detection)")
         rep.add_table("Test metrics (mean over images)", result.summary,
                       note=f"One-to-one (Hungarian) matching within {m.tolerance:g} pixels; "
                            "'pooled' sums true/false positives over all images.")

@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.families.segmentation.config import INSTANCE_METRICS
 from microsight.methods.distmap.config import DistMapConfig
 
@@ -17,7 +14,6 @@ SPEC = MethodSpec(
     family="segmentation",
     config_class=DistMapConfig,
     module="microsight.methods.distmap.module:DistMapModule",
-    training_data="microsight.methods.distmap.module:DistMapModule.prepare_training",
     needs_target=True,
     outputs=("labels", "probabilities", "objects"),
     metrics=INSTANCE_METRICS,
@@ -25,18 +21,13 @@ SPEC = MethodSpec(
     evaluator="microsight.methods.distmap.module:DistMapModule.evaluate_model",
     ensembles=True,
     exports=True,
+    network_output=("channel 0: foreground probability, channel 1: normalized distance; "
+                    "objects by seeded watershed (microsight's post-processing, thresholds "
+                    "in the config)"),
     citation=("Naylor et al., Segmentation of nuclei in histopathology images by deep "
              "regression of the distance map, IEEE TMI 2019"),
 )
 
-_LAZY = ("DistMapModule",)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, ("DistMapModule",))
 
 __all__ = ["SPEC", "DistMapConfig", "DistMapModule"]

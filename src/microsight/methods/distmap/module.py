@@ -22,12 +22,8 @@ from torch import nn
 
 from microsight.config import Configuration
 from microsight.data.shapes import contact_zones, normalized_edt
-from microsight.families.segmentation.module import (
-    Objects,
-    SegmentationModule,
-    drop_small,
-    empty_objects,
-)
+from microsight.data.stitching import Objects, drop_small, empty_objects
+from microsight.families.segmentation.module import SegmentationModule
 from microsight.methods.distmap.config import DistMapConfig
 from microsight.nn import UNet
 

@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.methods.embed.config import EmbedConfig
 
 SPEC = MethodSpec(
@@ -16,7 +13,6 @@ SPEC = MethodSpec(
     family="embedding",
     config_class=EmbedConfig,
     module="microsight.methods.embed.module:EmbedModule",
-    training_data="microsight.methods.embed.module:EmbedModule.prepare_training",
     needs_target=False,
     outputs=("embedding",),
     metrics=("knn_accuracy", "adjusted_rand", "nmi"),
@@ -25,15 +21,14 @@ SPEC = MethodSpec(
     citation="Chen et al., A simple framework for contrastive learning (SimCLR), ICML 2020",
 )
 
-_LAZY = ("EmbedModule", "cluster", "embed_crops", "embed_objects", "knn_accuracy", "project_2d")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, (
+    "EmbedModule",
+    "cluster",
+    "embed_crops",
+    "embed_objects",
+    "knn_accuracy",
+    "project_2d",
+))
 
 __all__ = [
     "SPEC",

@@ -20,7 +20,7 @@ from microsight.config import Configuration, get_method
 from microsight.data.crops import handcrafted_features, object_crops
 from microsight.data.layout import item_indices, read_item
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, model_sections
+from microsight.engine.evaluate import Evaluation, evaluation_report, model_sections
 from microsight.engine.module import MicrosightModule
 from microsight.families.crops.module import (
     CropMixin,
@@ -31,7 +31,6 @@ from microsight.io import Image
 from microsight.methods.classify.module import dihedral_views, write_results
 from microsight.methods.embed.config import EmbedConfig
 from microsight.nn.resnet import ResNet
-from microsight.qc import Report
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -239,8 +238,8 @@ class EmbedModule(CropMixin, MicrosightModule):
         result.maps = maps
         if report is not None:
             info = get_method(model.method)
-            rep = Report(f"{model.config.name}: embedding", subtitle=f"method {info.name} "
-                         f"({info.summary})")
+            rep = evaluation_report(model, result.rows, title="embedding",
+                                    subtitle=f"method {info.name} ({info.summary})")
             rep.add_table("Embedding quality", summary,
                           note="k-NN accuracy: leave-one-out 5 nearest neighbours (cosine) "
                                "predicting the class; ARI / NMI: k-means clusters vs classes.")

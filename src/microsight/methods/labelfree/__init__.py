@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.methods.labelfree.config import LabelfreeConfig
 
 SPEC = MethodSpec(
@@ -17,7 +14,6 @@ SPEC = MethodSpec(
     family="artificial labelling",
     config_class=LabelfreeConfig,
     module="microsight.methods.labelfree.module:LabelfreeModule",
-    training_data="microsight.methods.labelfree.module:LabelfreeModule.prepare_training",
     needs_target=True,
     outputs=("image", "uncertainty"),
     metrics=("pearson", "ssim", "nrmse"),
@@ -25,18 +21,11 @@ SPEC = MethodSpec(
     ensembles=True,
     uncertainty_maps=True,
     exports=True,
+    network_output="the output is the predicted fluorescence in normalized units",
     citation="Ounkomol et al., Label-free prediction of three-dimensional fluorescence images "
              "from transmitted-light microscopy, Nature Methods 2018",
 )
 
-_LAZY = ("LabelfreeModule",)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, ("LabelfreeModule",))
 
 __all__ = ["SPEC", "LabelfreeConfig", "LabelfreeModule"]

@@ -20,14 +20,13 @@ import numpy as np
 from microsight.config import get_method
 from microsight.data.normalization import subsample
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, model_sections, summarize
+from microsight.engine.evaluate import Evaluation, evaluation_report, model_sections, summarize
 from microsight.engine.inference import predict_item
 from microsight.engine.predict import TileSettings, input_normalizer, output_normalizer
 from microsight.io import write_image
 from microsight.methods.labelfree.baseline import apply_linear
 from microsight.methods.labelfree.data import load_pairs, registration_report, target_names
 from microsight.metrics.labelfree import METRICS, abs_error_map, per_target_metrics
-from microsight.qc import Report
 
 # Example figures cost ~2 s each on a CPU: the first items only, every target.
 MAX_PANELS = 2
@@ -146,8 +145,8 @@ def _write_report(model: Model, result: Evaluation, summary: dict[str, Any],
                   names: list[str], panels: list, registration: list[dict],
                   maps_dir: Path | None, path: Path) -> Path:
     info = get_method(model.method)
-    rep = Report(f"{model.config.name}: evaluation",
-                 subtitle=f"method {info.name} ({info.summary})")
+    rep = evaluation_report(model, result.rows,
+                            subtitle=f"method {info.name} ({info.summary})")
     means = [{k: v for k, v in r.items() if k in ("source", "images", *METRICS)}
              for r in result.summary]
     rep.add_table("Test metrics (mean over images and targets)", means,

@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.families.smlm.config import LOC_METRICS
 from microsight.methods.localize.config import LocalizeConfig
 
@@ -18,24 +15,18 @@ SPEC = MethodSpec(
     family="smlm",
     config_class=LocalizeConfig,
     module="microsight.methods.localize.module:LocalizeModule",
-    training_data="microsight.methods.localize.module:LocalizeModule.prepare_training",
     needs_target=None,
     outputs=("localizations",),
     metrics=LOC_METRICS,
     predictor="microsight.methods.localize.module:LocalizeModule.predict_image",
     evaluator="microsight.methods.localize.module:LocalizeModule.evaluate_model",
     exports=True,
+    network_output=("input: a frame with its neighbours as channels; output: detection "
+                    "probability, sub-pixel offsets, photon and background maps; "
+                    "localizations from their local maxima"),
     citation="Speiser et al., DECODE, Nature Methods 2021",
 )
 
-_LAZY = ("LocalizeModule",)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, ("LocalizeModule",))
 
 __all__ = ["SPEC", "LocalizeConfig", "LocalizeModule"]

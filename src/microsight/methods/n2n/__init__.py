@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.families.restoration.config import RESTORATION_METRICS
 from microsight.methods.n2n.config import N2NConfig
 
@@ -18,25 +15,17 @@ SPEC = MethodSpec(
     family="restoration",
     config_class=N2NConfig,
     module="microsight.methods.n2n.module:N2NModule",
-    training_data="microsight.methods.n2n.module:N2NModule.prepare_training",
     needs_target=True,
     outputs=("image", "uncertainty"),
     metrics=RESTORATION_METRICS,
     ensembles=True,
     uncertainty_maps=True,
     exports=True,
+    network_output="the output is the restored image in normalized units",
     citation="Lehtinen et al., Noise2Noise: learning image restoration without clean data, "
              "ICML 2018",
 )
 
-_LAZY = ("N2NModule",)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, ("N2NModule",))
 
 __all__ = ["SPEC", "N2NConfig", "N2NModule"]

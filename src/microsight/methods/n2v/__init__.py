@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.families.restoration.config import RESTORATION_METRICS
 from microsight.methods.n2v.config import N2VConfig
 
@@ -17,24 +14,16 @@ SPEC = MethodSpec(
     family="restoration",
     config_class=N2VConfig,
     module="microsight.methods.n2v.module:N2VModule",
-    training_data="microsight.methods.n2v.module:N2VModule.prepare_training",
     needs_target=False,
     outputs=("image", "uncertainty"),
     metrics=RESTORATION_METRICS,
     ensembles=True,
     uncertainty_maps=True,
     exports=True,
+    network_output="the output is the restored image in normalized units",
     citation="Krull et al., Noise2Void, CVPR 2019; Hoeck et al., N2V2, ECCV workshops 2022",
 )
 
-_LAZY = ("N2VModule",)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, ("N2VModule",))
 
 __all__ = ["SPEC", "N2VConfig", "N2VModule"]

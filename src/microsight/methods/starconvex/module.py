@@ -19,12 +19,8 @@ from torch import nn
 
 from microsight.config import Configuration
 from microsight.data.shapes import normalized_edt, polygon_nms, polygon_vertices, star_distances
-from microsight.families.segmentation.module import (
-    Objects,
-    SegmentationModule,
-    drop_small,
-    empty_objects,
-)
+from microsight.data.stitching import Objects, drop_small, empty_objects
+from microsight.families.segmentation.module import SegmentationModule
 from microsight.methods.starconvex.config import StarConvexConfig
 from microsight.nn import UNet
 

@@ -4,10 +4,7 @@ This package declares the method (``SPEC``) and imports only its config;
 the network and its training code load when a model is built.
 """
 
-import importlib
-from typing import Any
-
-from microsight.config import MethodSpec
+from microsight.config import MethodSpec, lazy_attributes
 from microsight.families.segmentation.config import INSTANCE_METRICS
 from microsight.methods.unet_seg.config import UNetSegConfig
 
@@ -17,7 +14,6 @@ SPEC = MethodSpec(
     family="segmentation",
     config_class=UNetSegConfig,
     module="microsight.methods.unet_seg.module:UNetSegModule",
-    training_data="microsight.methods.unet_seg.module:UNetSegModule.prepare_training",
     needs_target=True,
     outputs=("labels", "probabilities", "objects"),
     metrics=INSTANCE_METRICS + ("mean_iou", "mean_dice", "accuracy"),
@@ -25,17 +21,10 @@ SPEC = MethodSpec(
     evaluator="microsight.methods.unet_seg.module:UNetSegModule.evaluate_model",
     ensembles=True,
     exports=True,
+    network_output="per-class probabilities (softmax); labels are the argmax",
     citation="Ronneberger et al., U-Net, MICCAI 2015",
 )
 
-_LAZY = ("UNetSegModule",)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        # Imported by name so that declaring the method stays light.
-        return getattr(importlib.import_module(f"{__name__}.module"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, ("UNetSegModule",))
 
 __all__ = ["SPEC", "UNetSegConfig", "UNetSegModule"]

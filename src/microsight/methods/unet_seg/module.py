@@ -23,7 +23,7 @@ from microsight.config import Configuration
 from microsight.data.pairs import load_items
 from microsight.data.shapes import inner_boundaries
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, summarize
+from microsight.engine.evaluate import Evaluation, evaluation_report, score_sources, summarize
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.families.segmentation.module import SegmentationModule
 from microsight.methods.unet_seg.config import UNetSegConfig
@@ -185,18 +185,15 @@ class UNetSegModule(SegmentationModule):
                                           settings=settings)
         n = model.config.method.n_classes
         inputs, targets, summary = load_items(input, target, ndim=model.ndim, axes=axes)
-        rows = []
-        for name, x, y in zip(summary["item_names"], inputs, targets, strict=True):
-            seg = cls.segment(model, x, settings)
-            truth = np.clip(np.round(y[0]).astype(np.int64), 0, n - 1)
-            rows.append({"image": name, "source": "network",
-                         **semantic_scores(truth, seg.labels, n)})
+        items = [(name, x, np.clip(np.round(y[0]).astype(np.int64), 0, n - 1))
+                 for name, x, y in zip(summary["item_names"], inputs, targets, strict=True)]
+        rows = score_sources(items, {"network": lambda x: cls.segment(model, x, settings)},
+                             lambda seg, truth, *_: semantic_scores(truth, seg.labels, n)).rows
         result = Evaluation(rows, summarize(rows, SEMANTIC_METRICS))
         if report is not None:
-            from microsight.qc import Report
 
-            rep = Report(f"{model.config.name}: evaluation",
-                         subtitle="method unet-seg (semantic segmentation)")
+            rep = evaluation_report(model, rows,
+                                    subtitle="method unet-seg (semantic segmentation)")
             rep.add_table("Test metrics (mean over images)", result.summary,
                           note="IoU and Dice per class; means over the non-background classes.")
             rep.add_table("Per-image metrics", rows)

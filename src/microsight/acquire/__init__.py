@@ -1,0 +1,1 @@
+"""Simulated self-driving microscope."""
