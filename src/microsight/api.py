@@ -26,8 +26,19 @@ from microsight.config import (
     merge_overrides,
     validate_config,
 )
+from microsight.data.pairs import check_complex
 from microsight.engine.bundle import Model, zip_bundle
 from microsight.engine.bundle import load_model as _load_bundle
+from microsight.engine.checks import (
+    IncompleteModelWarning as IncompleteModelWarning,
+)
+from microsight.engine.checks import (
+    check_counts,
+    check_image_size,
+    check_tiling,
+    require_label_images,
+    warn_if_incomplete,
+)
 from microsight.engine.evaluate import Evaluation
 from microsight.engine.ood import (
     score_image,
@@ -45,6 +56,7 @@ from microsight.errors import OutOfDistributionWarning as OutOfDistributionWarni
 from microsight.io import Image
 from microsight.io import read_image as read_image
 from microsight.io.image import image_stem
+from microsight.io.outputs import check_output
 from microsight.io.readers import as_image
 from microsight.io.vendor import SceneWarning as SceneWarning
 from microsight.qc.verdict import network_verdict
@@ -136,6 +148,9 @@ def train(
 ) -> Model:
     """Train a model and write its bundle to ``out``.
 
+    ``out`` must be a new or empty folder, or (with ``resume``) a model of an
+    interrupted run; it may not be or hold an input.
+
     Parameters
     ----------
     method : str
@@ -170,6 +185,9 @@ def train(
     -------
     Model
     """
+    check_counts(epochs=epochs, steps=steps)
+    check_output(out, inputs=[input, target, config if isinstance(config, (str, Path)) else None,
+                              init_from], kind="bundle")
     training = {"epochs": epochs, "max_steps": steps,
                 "init_from": None if init_from is None else str(init_from)}
     if resume:
@@ -240,6 +258,7 @@ def predict(
     cancel: CancelSignal | None = None,
     scene: int | None = None,
     rois: str | Path | None = None,
+    overwrite: bool = False,
 ) -> np.ndarray | Path | tuple:
     """Apply a model to an image (file, array or :class:`~microsight.io.Image`).
 
@@ -289,6 +308,9 @@ def predict(
     rois : str or Path, optional
         Segmentation only: also write the objects' outlines as an ImageJ/Fiji ROI
         set (``.zip``, e.g. ``cells.roi.zip``; needs ``microsight[formats]``).
+    overwrite : bool
+        Replace an existing ``out`` (never an input, never a folder that is not
+        an image).
 
     Returns
     -------
@@ -296,6 +318,15 @@ def predict(
         The prediction in the input's axes, or the path written; with
         ``uncertainty``, the pair ``(prediction, uncertainty)``.
     """
+    check_tiling(tile, overlap, batch_size)
+    sources = [m for m in (model if isinstance(model, (list, tuple)) else [model])]
+    mode, where = _uncertainty_request(uncertainty, out)
+    if out is not None:
+        inputs = [*sources, image if isinstance(image, (str, Path)) else None]
+        for path, option in ((out, "--out"), (where, "--uncertainty"), (rois, "--rois")):
+            if isinstance(path, (str, Path)):
+                check_output(path, inputs=inputs, kind="image", overwrite=overwrite,
+                             option=option)
     if isinstance(model, (str, Path)) and _foreign_package(model):
         from microsight.engine.bioimageio import predict_package
 
@@ -303,16 +334,18 @@ def predict(
             raise MicrosightError("a BioImage Model Zoo package not made by microsight "
                                   "predicts plainly: leave out --rois, --uncertainty, --tta")
         return predict_package(model, as_image(image, axes, scene), out)
-    models = [_as_model(m) for m in (model if isinstance(model, (list, tuple)) else [model])]
+    models = [_as_model(m) for m in sources]
     if not models:
         raise MicrosightError("no model given")
-    mode, where = _uncertainty_request(uncertainty, out)
     model = models[0]
+    warn_if_incomplete(models)
     if rois is not None:
         from microsight.engine.rois import check_rois_request
 
         check_rois_request(model, rois)
     image = as_image(image, axes, scene)
+    check_complex(image)
+    check_image_size(image)
     image = type(model.module).input_image(model, image)
     settings = _tile_settings(model, tile, overlap, batch_size, Monitor(callback, cancel))
     name = image.path.name if image.path else "the image"
@@ -352,6 +385,7 @@ def evaluate(
     axes: str | None = None,
     tile: int | None = None,
     tta: bool = False,
+    overwrite: bool = False,
 ) -> Evaluation:
     """Score a model on held-out pairs against classical baselines; write a report.
 
@@ -370,17 +404,31 @@ def evaluate(
         Prediction tile size.
     tta : bool
         Score the mean prediction over the 8 flips/rotations (as ``predict``).
+    overwrite : bool
+        Replace an existing ``report``.
 
     Returns
     -------
     Evaluation
         Per-image rows and the mean of each metric per source.
     """
-    models = [_as_model(m) for m in (model if isinstance(model, (list, tuple)) else [model])]
+    check_tiling(tile, None, None)
+    sources = list(model if isinstance(model, (list, tuple)) else [model])
+    if report is not None:
+        if Path(report).suffix.lower() not in (".html", ".htm", ".pdf"):
+            raise MicrosightError(f"--report {report}: the report is HTML or PDF; give a path "
+                                  "ending in .html or .pdf")
+        check_output(report, inputs=[*sources, input, target], overwrite=overwrite,
+                     option="--report")
+    models = [_as_model(m) for m in sources]
     if not models:
         raise MicrosightError("no model given")
+    warn_if_incomplete(models)
     # The first member's method scores the combined prediction.
-    evaluator = get_method(models[0].method).part("evaluator")
+    spec = get_method(models[0].method)
+    if spec.outputs[0] == "labels":
+        require_label_images(target, axes)
+    evaluator = spec.part("evaluator")
     model = combine(models, None, tta)
     settings = _tile_settings(model, tile, None, None)
     result = evaluator(model, input, target, axes=axes, report=report, settings=settings)
@@ -453,7 +501,8 @@ def info(model: ModelLike) -> dict[str, Any]:
             "history": model.history}
 
 
-def export(model: ModelLike, path: str | Path, *, format: str = "zip") -> Path:
+def export(model: ModelLike, path: str | Path, *, format: str = "zip",
+           overwrite: bool = False) -> Path:
     """Pack a model into one file: a microsight .zip, TorchScript or ONNX.
 
     Parameters
@@ -461,16 +510,21 @@ def export(model: ModelLike, path: str | Path, *, format: str = "zip") -> Path:
     model : Model, str or Path
         Bundle folder (``zip``), or any model (``torchscript``, ``onnx``).
     path : str or Path
-        File to write.
+        File to write. An existing file is replaced only with ``overwrite``; a
+        folder never.
     format : {"zip", "torchscript", "onnx", "bioimageio"}
         ``zip``: the bundle :func:`load_model` reads. ``torchscript``/``onnx``: the
         network alone, checked against microsight's output (metadata inside the
         file). ``bioimageio``: a BioImage Model Zoo package, test-run before writing.
+    overwrite : bool
+        Replace an existing file at ``path``.
 
     Returns
     -------
     Path
     """
+    check_output(path, inputs=[model if isinstance(model, (str, Path)) else None],
+                 overwrite=overwrite, option="export to")
     if format == "zip":
         if isinstance(model, Model):
             raise MicrosightError("give the model folder to pack it as a .zip")
@@ -512,7 +566,8 @@ def check_config(path: str | Path) -> list[str]:
 
 def simulate_smlm(out: str | Path, table: str | Path | None = None, *,
                   config: str | Path | dict | None = None, sites: str | Path | None = None,
-                  table_format: str = "native", **overrides: Any) -> tuple[Path, Path]:
+                  table_format: str = "native", overwrite: bool = False,
+                  **overrides: Any) -> tuple[Path, Path]:
     """Simulate an SMLM movie and write it with its ground-truth localization table.
 
     Parameters
@@ -529,6 +584,8 @@ def simulate_smlm(out: str | Path, table: str | Path | None = None, *,
         ``table``).
     table_format : {"native", "thunderstorm"}
         Columns of the ground-truth CSV.
+    overwrite : bool
+        Replace an existing movie or table.
     **overrides
         Settings that replace those of ``config`` (``None`` values are ignored),
         e.g. ``density=2.0, frames=500``; ``camera`` takes a dict.
@@ -557,9 +614,12 @@ def simulate_smlm(out: str | Path, table: str | Path | None = None, *,
         cfg = SimulationConfig.model_validate(settings)
     except ValidationError as exc:
         raise MicrosightError(f"invalid simulation settings: {format_errors(exc)}") from None
-    sim = simulate(cfg, table=read_localizations(sites) if sites is not None else None)
     out = Path(out)
     table = Path(table) if table is not None else out.with_name(image_stem(out) + ".csv")
+    inputs = [sites, config if isinstance(config, (str, Path)) else None]
+    check_output(out, inputs=inputs, kind="image", overwrite=overwrite)
+    check_output(table, inputs=inputs, overwrite=overwrite, option="--table")
+    sim = simulate(cfg, table=read_localizations(sites) if sites is not None else None)
     size = cfg.pixel_size / 1000
     movie = np.clip(np.round(sim.movie), 0, 65535).astype(np.uint16)
     written = write_image(out, movie, "TYX", {"Y": size, "X": size})

@@ -8,8 +8,12 @@ hence PyTorch) load inside the commands that need them, so ``--help``,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import tempfile
+import traceback
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +36,8 @@ app = typer.Typer(
 console = Console()
 
 Axes = Annotated[str | None, typer.Option(help="Axes of the images, e.g. YX, ZYX, TYX, CYX.")]
+Overwrite = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace an existing output of the same kind (never an input).")]
 
 
 def _api() -> Any:
@@ -127,15 +133,74 @@ def train(
     sizes = _sizes(patch_size)
     if sizes is not None and len(sizes) == 1:
         sizes = sizes * 2
-    if sizes or batch_size or seed is not None:
+    for name, value in (("epochs", epochs), ("steps", steps), ("batch-size", batch_size)):
+        if value is not None and value < 1:
+            raise MicrosightError(f"--{name} must be >= 1, got {value}")
+    if sizes is not None and (not sizes or min(sizes) < 1):
+        raise MicrosightError(f"--patch-size must be positive integers, got {patch_size!r}")
+    if sizes or batch_size is not None or seed is not None:
         cfg = _api().build_config(method, config, data={"patch_size": sizes,
                                                      "batch_size": batch_size},
                                training={"seed": seed})
-    model = _api().train(method, input, target, out=out, config=cfg, epochs=epochs, steps=steps,
-                      axes=axes, resume=resume, init_from=init_from, progress=progress)
-    best = model.qc.get("best_epoch")
-    console.print(f"model written to {out} (best epoch {best}, "
-                  f"validation loss {model.qc.get('best_val_loss'):.4g})")
+    with _stop_on_signals() as stop:
+        try:
+            model = _api().train(method, input, target, out=out, config=cfg, epochs=epochs,
+                                 steps=steps, axes=axes, resume=resume, init_from=init_from,
+                                 progress=progress, cancel=stop)
+        except MicrosightError as exc:
+            if stop.signal is None:
+                raise
+            print(f"microsight: error: interrupted by {stop.signal.name}: {exc} "
+                  f"(microsight train {method} ... -o {out} --resume)", file=sys.stderr)
+            raise typer.Exit(128 + int(stop.signal)) from None
+    best, loss = model.qc.get("best_epoch"), model.qc.get("best_val_loss")
+    loss_text = "no validation yet" if loss is None else f"validation loss {loss:.4g}"
+    console.print(f"model written to {out} (best epoch {best}, {loss_text})")
+
+
+class _Stop:
+    """A cancel signal set by SIGINT or SIGTERM; remembers which one came."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.event = threading.Event()
+        self.signal: Any = None
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Turn the first Ctrl-C / SIGTERM into a cancel request; a second one stops at once.
+
+    Training then ends after the running step with the model folder at its last
+    complete epoch; Lightning never sees a KeyboardInterrupt.
+    """
+    import signal
+    import threading
+
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    before = {s: signal.getsignal(s) for s in signals}
+
+    def handle(signum, frame):
+        if stop.event.is_set():
+            raise KeyboardInterrupt
+        stop.signal = signal.Signals(signum)
+        stop.event.set()
+
+    for s in signals:
+        signal.signal(s, handle)
+    try:
+        yield stop
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
 
 
 @app.command()
@@ -164,6 +229,7 @@ def predict(
     rois: Annotated[Path | None, typer.Option(
         help="Segmentation: also write the outlines as an ImageJ/Fiji ROI set (.zip).")] =
     None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Apply a model to an image of any size (tiled, streamed for OME-Zarr)."""
     if len(paths) < 2:
@@ -176,7 +242,7 @@ def predict(
         written = _api().predict(models if len(models) > 1 else models[0], image, out=out,
                               axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
                               progress=progress, uncertainty=uncertainty, tta=tta,
-                              check=check, scene=scene, rois=rois)
+                              check=check, scene=scene, rois=rois, overwrite=overwrite)
     for w in caught:
         if issubclass(w.category, (_api().OutOfDistributionWarning, _api().SceneWarning)):
             # Plain print: one unwrapped line, whatever the terminal width.
@@ -200,10 +266,11 @@ def evaluate(
     axes: Axes = None,
     tta: Annotated[bool, typer.Option(
         "--tta", help="Score the mean prediction over the 8 flips/rotations.")] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Score a model against ground truth and classical baselines."""
     result = _api().evaluate(models if len(models) > 1 else models[0], input, target,
-                          report=report, axes=axes, tta=tta)
+                          report=report, axes=axes, tta=tta, overwrite=overwrite)
     table = Table(*result.summary[0].keys(), title="test metrics (mean over images)")
     for row in result.summary:
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()])
@@ -270,9 +337,10 @@ def export(
         "--format", help="zip (microsight bundle), torchscript (Fiji, QuPath), onnx, or "
                          "bioimageio (BioImage Model Zoo package).")] =
     "zip",
+    overwrite: Overwrite = False,
 ) -> None:
     """Pack a model folder into one file: a .zip bundle, TorchScript or ONNX."""
-    written = _api().export(model, out, format=format)
+    written = _api().export(model, out, format=format, overwrite=overwrite)
     console.print(f"wrote {written}")
     if format in ("torchscript", "onnx"):
         from microsight.engine.export import read_metadata
@@ -314,6 +382,7 @@ def simulate_smlm(
     pixel_size: Annotated[float | None, typer.Option(help="Pixel size (nm).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     thunderstorm: Annotated[bool, typer.Option(help="ThunderSTORM CSV columns.")] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Simulate a blinking SMLM movie and its ground-truth localization table."""
     shape = _sizes(size)
@@ -323,32 +392,76 @@ def simulate_smlm(
         frames=frames, shape=shape * 2 if shape and len(shape) == 1 else shape,
         density=density, structure=structure, psf=psf,
         camera={"model": camera} if camera else None, photons=photons,
-        background=background, pixel_size=pixel_size, seed=seed)
+        background=background, pixel_size=pixel_size, seed=seed, overwrite=overwrite)
     console.print(f"wrote {movie} and {truth}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, turning user errors into one line and exit code 2."""
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # One unwrapped line per warning, like the errors.
+    print(f"microsight: warning: {message}", file=sys.stderr)
+
+
+def _save_traceback(exc: BaseException) -> Path | None:
+    """Write the full traceback of an unexpected error to a temporary file."""
     try:
-        code = app(args=argv, standalone_mode=False)
+        fd, name = tempfile.mkstemp(prefix="microsight-error-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"microsight {' '.join(sys.argv[1:])}\n\n")
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=fh)
+        return Path(name)
+    except OSError:
+        return None
+
+
+def _usage_error(exc: Exception) -> int:
+    """A command-line parser error as one line (typer bundles its own click)."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+    print(f"microsight: error: {' '.join(str(message).split())}{where}", file=sys.stderr)
+    return int(exc.exit_code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI; every failure ends in one line on stderr.
+
+    User errors exit 2; an interrupted command 130; an unexpected internal error
+    1, with the path of a file holding its traceback (``--debug`` prints it).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(args, debug)
+
+
+def _run(args: list[str], debug: bool) -> int:
+    try:
+        code = app(args=args, standalone_mode=False)
         if isinstance(code, int):  # typer.Exit(n) inside a command
             return code
     except MicrosightError as exc:
         # Plain print: one unwrapped line, whatever the terminal width.
-        print(f"microsight: error: {exc}", file=sys.stderr)
+        print(f"microsight: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("microsight: interrupted (a training run continues with --resume)",
+        print("microsight: error: interrupted (a training run continues with --resume)",
               file=sys.stderr)
         return 130
     except Exception as exc:
-        # Usage errors of the command-line parser (typer bundles its own click):
-        # print them as the parser would and return its exit code.
         if hasattr(exc, "exit_code"):
-            if hasattr(exc, "show"):
-                exc.show()
+            if hasattr(exc, "format_message"):
+                return _usage_error(exc)
             return int(exc.exit_code)
-        raise
+        if debug:
+            raise
+        saved = _save_traceback(exc)
+        where = f"full traceback in {saved}" if saved else "run again with --debug"
+        text = " ".join(str(exc).split())[:200]
+        print(f"microsight: error: internal error {type(exc).__name__}: {text} ({where}; "
+              "please report it)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -17,6 +17,14 @@ from microsight.errors import MicrosightError
 from microsight.io import Image, read_images
 
 
+def check_complex(image: Image) -> None:
+    """Refuse complex pixels: dropping the imaginary part silently would change the data."""
+    if np.dtype(image.data.dtype).kind == "c":
+        name = image.path.name if image.path else "the image"
+        raise MicrosightError(f"{name} has complex pixels; save the magnitude (or real and "
+                              "imaginary parts as channels) as a real-valued image first")
+
+
 @dataclass
 class TrainingSet:
     """Channels-first float32 items, split into training and validation."""
@@ -58,8 +66,13 @@ def _items(image: Image, ndim: int) -> list[np.ndarray]:
     return out
 
 
-def _pair_images(inputs: list[Image], targets: list[Image]) -> list[tuple[Image, Image]]:
+def _pair_images(inputs: list[Image], targets: list[Image], notes: list[str]
+                 ) -> list[tuple[Image, Image]]:
     if len(inputs) == 1 and len(targets) == 1:
+        a, b = inputs[0].path, targets[0].path
+        if a and b and a.name != b.name:
+            notes.append(f"input {a.name} and target {b.name} have different names; they are "
+                         "used as a pair because each is a single file")
         return [(inputs[0], targets[0])]
     by_name = {t.path.name: t for t in targets if t.path}
     pairs = []
@@ -104,9 +117,13 @@ def load_items(
     -------
     inputs, targets, summary
         Lists of items (``targets`` is ``None`` without ``target_path``) and a
-        plain-JSON summary of what was read.
+        plain-JSON summary of what was read; its ``warnings`` say what would make
+        a model trained on them meaningless (constant images, targets equal to
+        inputs...), shown by training once every check has passed.
     """
     in_images = read_images(input_path, axes=axes)
+    for im in in_images:
+        check_complex(im)
     summary: dict = {
         "input": str(input_path),
         "files": len(in_images),
@@ -116,13 +133,20 @@ def load_items(
     }
     if target_path is None:
         inputs = [it for im in in_images for it in _items(im, ndim)]
+        summary["warnings"] = _constant(inputs, "input")
         summary["items"] = len(inputs)
         summary["item_names"] = [n for im in in_images for n in _item_names(im, ndim)]
         return inputs, None, summary
+    notes: list[str] = []
+    if Path(input_path).resolve() == Path(target_path).resolve():
+        notes.append(f"--target {target_path} is the same as --input: the model learns to "
+                     "copy its input and its validation loss means nothing")
     tg_images = read_images(target_path, axes=axes)
+    for im in tg_images:
+        check_complex(im)
     summary["target"] = str(target_path)
     inputs, targets, names = [], [], []
-    for im, tg in _pair_images(in_images, tg_images):
+    for im, tg in _pair_images(in_images, tg_images, notes):
         names += _item_names(im, ndim)
         xs, ys = _items(im, ndim), _items(tg, ndim)
         want = xs[0].shape[1:-2] + tuple(n * target_scale for n in xs[0].shape[-2:])
@@ -136,9 +160,26 @@ def load_items(
     for name, group in (("input", inputs), ("target", targets)):
         if len({x.shape[0] for x in group}) > 1:
             raise MicrosightError(f"all {name} images must have the same number of channels")
+    notes += _constant(inputs, "input") + _constant(targets, "target")
+    if not notes and any(x.shape == y.shape and np.array_equal(x, y)
+                         for x, y in zip(inputs, targets, strict=True)):
+        notes.append("some targets are identical to their inputs: the model learns to copy "
+                     "them and its validation loss means nothing")
+    summary["warnings"] = notes
     summary["items"] = len(inputs)
     summary["item_names"] = names
     return inputs, targets, summary
+
+
+def _constant(items: list[np.ndarray], what: str) -> list[str]:
+    """A note about constant items (all zero: e.g. label images with no objects)."""
+    flat = [i for i, x in enumerate(items) if x.size and x.min() == x.max()]
+    if not flat:
+        return []
+    value = float(items[flat[0]].flat[0])
+    kind = "all zero (label images with no objects?)" if value == 0 else f"constant ({value:g})"
+    share = "every" if len(flat) == len(items) else f"{len(flat)} of {len(items)}"
+    return [f"{share} {what} image(s) are {kind}: there is nothing to learn from them"]
 
 
 def _check_size(items: list[np.ndarray], patch: list[int], what: str) -> None:

@@ -134,13 +134,48 @@ def write_model_card(folder: Path, model: Model) -> None:
     atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
 
 
+#: Limits on a model .zip, checked from its directory before any member is read: a
+#: bundle's largest file (weights) stays far below these for every network we build.
+MAX_MEMBER_BYTES = 1 << 30
+MAX_TOTAL_BYTES = 2 << 30
+MAX_RATIO = 200
+MAX_MEMBERS = 1000
+
+
+def _check_zip(path: Path, zf: zipfile.ZipFile) -> None:
+    """Refuse a zip whose members escape its root or would inflate beyond the limits."""
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise MicrosightError(f"{path.name} holds {len(infos)} files, more than a model "
+                              f"bundle ({MAX_MEMBERS} at most); is it a model .zip?")
+    total = 0
+    for info in infos:
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+            raise MicrosightError(f"{path.name} holds a file named {name!r} that points "
+                                  "outside the bundle; refusing this zip")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > MAX_MEMBER_BYTES or (info.file_size > 1 << 20 and
+                                                 ratio > MAX_RATIO):
+            raise MicrosightError(
+                f"{path.name}: member {name} would inflate to {info.file_size / 2**20:.0f} "
+                f"MiB (compressed {ratio:.0f}:1), beyond the limits of a model bundle; "
+                "refusing this zip")
+        total += info.file_size
+    if total > MAX_TOTAL_BYTES:
+        raise MicrosightError(f"{path.name} would inflate to {total / 2**30:.1f} GiB, beyond "
+                              "the limits of a model bundle; refusing this zip")
+
+
 class _BundleReader:
-    """Read members of a bundle folder or .zip by name."""
+    """Read members of a bundle folder or .zip by name (zips within size limits)."""
 
     def __init__(self, path: Path):
         self.path = path
         self.zip = zipfile.ZipFile(path) if path.is_file() else None
         if self.zip is not None:
+            _check_zip(path, self.zip)
             names = self.zip.namelist()
             prefixes = {n.split("/")[0] + "/" for n in names if "/" in n}
             self.prefix = next(iter(prefixes)) if not any(
@@ -152,9 +187,40 @@ class _BundleReader:
         return self.prefix + name in self.zip.namelist()
 
     def read(self, name: str) -> bytes:
-        if self.zip is None:
-            return (self.path / name).read_bytes()
-        return self.zip.read(self.prefix + name)
+        try:
+            if self.zip is None:
+                return (self.path / name).read_bytes()
+            return self.zip.read(self.prefix + name)
+        except (OSError, zipfile.BadZipFile, KeyError, EOFError) as exc:
+            raise MicrosightError(f"{self.path.name}: cannot read {name} ({exc}); the model "
+                                  "is damaged: export or train it again") from None
+
+    def json(self, name: str) -> Any:
+        """A JSON member, with one line naming it when it is not valid JSON."""
+        try:
+            value = json.loads(self.read(name))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MicrosightError(f"{self.path.name}: {name} is not valid JSON ({exc}); the "
+                                  "model is damaged: export or train it again") from None
+        return value
+
+    def yaml(self, name: str) -> Any:
+        """A YAML member, with one line naming it when it is not valid YAML."""
+        try:
+            return yaml.safe_load(self.read(name))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            line = str(exc).replace("\n", " ")[:160]
+            raise MicrosightError(f"{self.path.name}: {name} is not valid YAML ({line}); fix "
+                                  "or restore it") from None
+
+    def weights(self, name: str) -> dict[str, torch.Tensor]:
+        """The safetensors member, with one line naming it when it is damaged."""
+        try:
+            return load_safetensors(self.read(name))
+        except Exception as exc:  # safetensors raises its own SafetensorError
+            raise MicrosightError(f"{self.path.name}: {name} is damaged or truncated "
+                                  f"({str(exc)[:120]}); export or train the model again"
+                                  ) from None
 
 
 def read_history(text: str) -> list[dict[str, Any]]:
@@ -184,28 +250,47 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Model
         raise MicrosightError(f"model {path} not found")
     try:
         reader = _BundleReader(path)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, OSError, EOFError):
         raise MicrosightError(f"{path.name} is neither a model folder nor a model .zip") from None
-    for name in ("model.json", "config.yaml", "weights.safetensors"):
+    for name in ("model.json", "config.yaml", "weights.safetensors", "normalization.json"):
         if not reader.has(name):
             raise MicrosightError(
                 f"{path} is not a complete microsight model: {name} is missing "
                 "(was training stopped before its first epoch ended?)"
             )
-    info = json.loads(reader.read("model.json"))
-    if info.get("format") != BUNDLE_FORMAT or info.get("format_version", 0) > BUNDLE_VERSION:
-        raise MicrosightError(f"{path} is not a microsight model bundle this version can read")
-    config = validate_config(yaml.safe_load(reader.read("config.yaml")))
+    info = reader.json("model.json")
+    if not isinstance(info, dict) or info.get("format") != BUNDLE_FORMAT or not isinstance(
+            info.get("format_version"), int) or info["format_version"] > BUNDLE_VERSION:
+        raise MicrosightError(f"{path}: model.json does not describe a microsight model "
+                              "bundle this version can read")
+    for key in ("in_channels", "out_channels"):
+        if not isinstance(info.get(key), int) or info[key] < 1:
+            raise MicrosightError(f"{path}: model.json has no valid {key}; the model is "
+                                  "damaged: export or train it again")
+    raw = reader.yaml("config.yaml")
+    if not isinstance(raw, dict):
+        raise MicrosightError(f"{path}: config.yaml is not a configuration (a mapping)")
+    config = validate_config(raw)
     method = get_method(config.method.method)
-    state = load_safetensors(reader.read("weights.safetensors"))
+    state = reader.weights("weights.safetensors")
     module = _module_with_weights(method.module_class, config, info, state, path)
     module.eval().to(device)
-    normalization = json.loads(reader.read("normalization.json"))
-    history = read_history(reader.read("history.csv").decode()) if reader.has(
-        "history.csv") else []
-    qc = json.loads(reader.read("qc.json")) if reader.has("qc.json") else {}
-    ood = json.loads(reader.read("ood.json")) if reader.has("ood.json") else None
+    normalization = reader.json("normalization.json")
+    if not isinstance(normalization, dict) or "mode" not in normalization:
+        raise MicrosightError(f"{path}: normalization.json has no 'mode'; the model is "
+                              "damaged: export or train it again")
+    history = _read_history(reader) if reader.has("history.csv") else []
+    qc = reader.json("qc.json") if reader.has("qc.json") else {}
+    ood = reader.json("ood.json") if reader.has("ood.json") else None
     return Model(config, module, normalization, info, history, qc, path, ood)
+
+
+def _read_history(reader: _BundleReader) -> list[dict[str, Any]]:
+    try:
+        return read_history(reader.read("history.csv").decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MicrosightError(f"{reader.path.name}: history.csv is not a training history "
+                              f"({exc}); restore it or delete it") from None
 
 
 def _module_with_weights(module_class: type, config: Configuration, info: dict, state: dict,

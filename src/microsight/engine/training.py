@@ -194,7 +194,10 @@ def train_model(
     ckpt = out / "checkpoints" / "last.ckpt"
     if resume and not ckpt.is_file():
         raise MicrosightError(f"nothing to resume: {ckpt} does not exist")
-    if not resume and (out / "model.json").exists():
+    if resume:
+        check_checkpoint(ckpt)
+    if not resume and (out / "model.json").exists() and (
+            (out / "weights.safetensors").exists() or ckpt.exists()):
         raise MicrosightError(
             f"{out} already holds a model; pass --resume to continue it or choose another --out"
         )
@@ -222,6 +225,9 @@ def train_model(
                             out_channels=data.out_channels, normalization=normalization,
                             data_summary=data.summary)
         _check_split(data, cfg.patch_size, out, progress)
+    # 'complete' turns true only after the last after-training step: predict warns about
+    # a bundle without it, and --resume finishes what is missing.
+    update_qc(out, {"complete": False})
 
     def on_best(mod: L.LightningModule, row: dict[str, Any]) -> None:
         write_weights(mod, out / "weights.safetensors")
@@ -250,16 +256,28 @@ def train_model(
     )
     loaders = (DataLoader(range(tcfg.steps_per_epoch), batch_size=None),
                DataLoader(val, batch_size=None))
-    trainer.fit(module, *loaders, ckpt_path=str(ckpt) if resume else None)
+    try:
+        trainer.fit(module, *loaders, ckpt_path=str(ckpt) if resume else None,
+                    **_weights_only(trainer))
+    except SystemExit:
+        # Lightning turns SIGTERM into SystemExit at its next loop boundary; when the
+        # signal also set our cancel signal, end as a cancelled run (resumable).
+        if not (monitor and monitor.cancelled):
+            raise
+        recorder.cancelled = True
     if recorder.cancelled:
         done = len(recorder.rows)
         raise Cancelled(f"training cancelled; {out} keeps {done} complete epoch(s): continue "
                         "with --resume" if done else f"training cancelled before its first "
                         f"epoch ended; {out} holds no weights yet: start again")
+    monitor = monitor or Monitor()
+    _stop_if_cancelled(monitor, out)
     if not (out / "weights.safetensors").exists():
         write_weights(module, out / "weights.safetensors")
     model = method.module_class.after_training(load_model(out), data, out, progress=progress)
+    _stop_if_cancelled(monitor, out)
     model.ood = describe_training_data(model, data, out)
+    _stop_if_cancelled(monitor, out)
     model.qc = update_qc(out, {"epochs_run": len(recorder.rows),
                                "stopped_early": trainer.should_stop and
                                len(recorder.rows) < tcfg.epochs,
@@ -267,7 +285,39 @@ def train_model(
                                **_training_qc(module, model, val, recorder.rows)})
     write_model_card(out, model)
     write_training_report(model, out / "report.html")
+    model.qc = update_qc(out, {"complete": True})
     return model
+
+
+def _stop_if_cancelled(monitor: Monitor, out: Path) -> None:
+    """Between the after-training steps: stop when asked; ``--resume`` finishes them."""
+    if monitor.cancelled:
+        raise Cancelled(f"training stopped during its final steps; {out} keeps every epoch: "
+                        "finish the thresholds, data description and report with --resume")
+
+
+def check_checkpoint(path: Path) -> None:
+    """Refuse a checkpoint that holds anything but tensors and plain values.
+
+    ``torch.load(weights_only=True)`` never runs code from the file: a checkpoint
+    crafted to execute something when unpickled fails here, before training
+    starts, with one line.
+    """
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError...
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        raise MicrosightError(
+            f"{path} is not a plain training checkpoint ({type(exc).__name__}: {first}); "
+            "refusing to load it: delete the checkpoints folder and train again") from None
+
+
+def _weights_only(trainer: L.Trainer) -> dict[str, bool]:
+    """Ask Lightning to load checkpoints with ``weights_only=True`` where it can be asked."""
+    import inspect
+
+    return {"weights_only": True} if "weights_only" in inspect.signature(
+        trainer.fit).parameters else {}
 
 
 def initialize_from(module: MicrosightModule, config: Configuration) -> None:
@@ -311,9 +361,11 @@ def initialize_from(module: MicrosightModule, config: Configuration) -> None:
 
 
 def _check_split(data: TrainingSet, patch_size: list[int], out: Path, progress: bool) -> None:
-    """Warn (and note in qc.json) when validation repeats training data or is too small."""
+    """Warn (and note in qc.json) about meaningless data (constant images, targets equal
+    to inputs) and validation that repeats training data or is too small."""
     checks, overlap = check_split(data.train_inputs, data.val_inputs, patch_size=patch_size,
                                   train_targets=data.train_targets, val_targets=data.val_targets)
+    checks = list(data.summary.get("warnings", [])) + list(checks)
     update_qc(out, {"data_checks": checks, "overlap": overlap})
     for text in checks:
         if progress:
@@ -344,4 +396,41 @@ def _training_qc(module: MicrosightModule, model: Model,
             pred = module.point_estimate(module(x)).float()
             tile_mse += ((pred - y.float()) ** 2).flatten(1).mean(1).tolist()
     qc["validation"] = validation_noise(tile_mse)
+    qc["baseline_check"] = _baseline_check(module, val, float(np.mean(tile_mse)))
     return qc
+
+
+#: Classical baselines cheap enough to run on every validation set after training.
+_QUICK_BASELINES = ("input (no restoration)", "gaussian (sigma=1)")
+
+
+def _baseline_check(module: MicrosightModule, val: list[tuple[torch.Tensor, torch.Tensor]],
+                    network_mse: float) -> dict[str, Any] | None:
+    """Compare the network with quick classical baselines on its own validation tiles.
+
+    A model that does worse than leaving the image alone (or than a Gaussian blur)
+    has learnt nothing useful: say so rather than let its numbers look fine.
+    """
+    baselines = getattr(module, "baselines", None)
+    if baselines is None or any(x.shape != y.shape for x, y in val):
+        return None  # not a restoration on the input's grid
+    chosen = {k: f for k, f in baselines(module.config).items() if k in _QUICK_BASELINES}
+    scores = {}
+    for name, fn in chosen.items():
+        errors = [float(((fn(x.numpy()) - y.numpy()) ** 2).mean())
+                  for xs, ys in val for x, y in zip(xs.float(), ys.float(), strict=True)]
+        scores[name] = float(np.mean(errors))
+    if not scores:
+        return None
+    best = min(scores, key=scores.get)
+    worse = network_mse > scores[best]
+    if worse:
+        warnings.warn(f"the trained model does worse on its own validation data (MSE "
+                      f"{network_mse:.4g}) than the classical baseline '{best}' "
+                      f"({scores[best]:.4g}): train longer or check the data",
+                      ModelQualityWarning, stacklevel=4)
+    return {"network_mse": network_mse, "baseline_mse": scores, "worse_than_baseline": worse}
+
+
+class ModelQualityWarning(UserWarning):
+    """The trained model scores below a classical baseline on its validation data."""

@@ -23,6 +23,7 @@ import zarr
 from microsight.axes import validate_axes
 from microsight.errors import MicrosightError
 from microsight.io.image import FORMAT_NAMES, image_stem, require_format
+from microsight.io.outputs import is_zarr_store
 from microsight.io.readers import AXES_HINT
 
 #: Axis order of OME-Zarr output: NGFF wants time first, then channel (or a
@@ -47,7 +48,14 @@ def _remove(path: Path) -> None:
 
 
 def _commit(tmp: Path, final: Path) -> None:
-    """Move the finished ``tmp`` to ``final``, replacing what was there."""
+    """Move the finished ``tmp`` to ``final``, replacing a previous output there.
+
+    A folder at ``final`` is replaced only when it is a Zarr store (a previous
+    image output); any other folder is refused, never deleted.
+    """
+    if final.is_dir() and not final.is_symlink() and not is_zarr_store(final):
+        raise MicrosightError(f"{final} is an existing folder, not an image; nothing was "
+                              "written: choose another output path")
     old = None
     if final.exists() and (final.is_dir() or tmp.is_dir()):
         # os.replace cannot swap a directory over an existing path: move the
@@ -80,6 +88,13 @@ def _atomic(path: Path, fmt: str) -> Iterator[Path]:
 def _write_error(path: Path, fmt: str, exc: BaseException) -> MicrosightError:
     text = str(exc).strip()
     reason = text.splitlines()[0][:120] if text else type(exc).__name__
+    if isinstance(exc, PermissionError):
+        return MicrosightError(f"cannot write {path}: permission denied; choose a folder you "
+                               "can write in")
+    if isinstance(exc, OSError):
+        return MicrosightError(f"cannot write {path} ({reason}); check the folder and free "
+                               "disk space")
+    # Formats hit limits (TIFF: 4 GiB without BigTIFF, some dtypes); Zarr has none of them.
     hint = "; write .zarr instead" if fmt == "tiff" else ""
     return MicrosightError(
         f"{path.name}: cannot write this image as {FORMAT_NAMES[fmt]} ({reason}){hint}"
@@ -225,8 +240,10 @@ def write_image(
     path : str or Path
         Output path: ``.tif``/``.tiff``/``.ome.tif(f)`` (OME-TIFF),
         ``.zarr``/``.ome.zarr`` (OME-Zarr, axes reordered to NGFF order
-        ``TCZYX``), ``.png`` or ``.jpg``/``.jpeg``. An existing output is
-        replaced; missing parent folders are created.
+        ``TCZYX``), ``.png`` or ``.jpg``/``.jpeg``. An existing file or
+        Zarr store is replaced (commands ask for ``--overwrite`` first, see
+        :func:`microsight.io.outputs.check_output`); any other folder is
+        refused, never deleted. Missing parent folders are created.
     data : numpy.ndarray
         Pixels.
     axes : str

@@ -65,7 +65,9 @@ def _target_range(target: np.ndarray) -> float:
     rng = float(target.max() - target.min())
     if rng <= 0:
         raise MicrosightError(
-            "target is constant, so its intensity range is 0; pass data_range explicitly."
+            "a target image is constant (intensity range 0), so PSNR and SSIM are undefined; "
+            "evaluate against target images that show structure (from Python: pass "
+            "data_range=)"
         )
     return rng
 
