@@ -19,7 +19,8 @@ from tests.conftest import blobs, noisy
 from tests.integration.test_segmentation_methods import nuclei, tiny, write_set
 
 distributed = pytest.importorskip("distributed")
-pytestmark = pytest.mark.dask
+# Slow as well: the default run stays short; CI runs them with `-m dask`.
+pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

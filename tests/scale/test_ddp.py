@@ -11,7 +11,8 @@ import torch
 from microsight import api
 from tests.conftest import TINY_CONFIG, write_pairs
 
-pytestmark = pytest.mark.dask
+# Slow as well: the default run stays short; CI runs them with `-m dask`.
+pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
