@@ -165,7 +165,13 @@ def _strategy(config: Configuration, accelerator: str) -> Any:
 
 
 def global_rank(config: Configuration) -> int:
-    """This process's rank in a multi-device run started by Lightning (0 otherwise)."""
+    """This process's rank in a multi-device run (0 otherwise): set by Lightning's
+    launcher, torchrun (``RANK``) or SLURM's ``srun`` (``SLURM_PROCID``)."""
+    if config.training.devices * config.training.num_nodes == 1:
+        return 0
+    for var in ("RANK", "SLURM_PROCID"):
+        if var in os.environ:
+            return int(os.environ[var])
     local = int(os.environ.get("LOCAL_RANK", 0))
     return int(os.environ.get("NODE_RANK", 0)) * config.training.devices + local
 
