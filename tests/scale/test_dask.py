@@ -136,3 +136,20 @@ def test_worker_killed_job_completes(tiny_model, cluster, tmp_path: Path) -> Non
                             scheduler=cluster, options={"check": False})
     assert (tmp_path / "out" / "killed-f1.tif").exists()  # a worker died mid-image
     assert result.count("written") == 4 and not result.failed
+
+
+def test_cli_workers_one_equals_one_process(tiny_model, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from microsight.cli import app
+
+    folder = _folder(tmp_path)
+    api.predict_folder(tiny_model[0], folder, tmp_path / "here")
+    result = CliRunner().invoke(app, ["predict", str(tiny_model[0].path), str(folder),
+                                      "--out", str(tmp_path / "one"), "--workers", "1",
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "4 written, 1 not an image" in result.output
+    for i in range(4):
+        np.testing.assert_allclose(tifffile.imread(tmp_path / "one" / f"f{i}.tif"),
+                                   tifffile.imread(tmp_path / "here" / f"f{i}.tif"), rtol=1e-6)
