@@ -165,8 +165,8 @@ def predict(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     workers: Annotated[int | None, typer.Option(
         help="Predict over a local Dask cluster of N worker processes (a folder: images "
-             "spread over workers; one .ome.zarr: blocks of rows). Needs "
-             "microsight[dask].")] = None,
+             "spread over workers; one .ome.zarr: blocks of rows). Needs the dask "
+             "extra.")] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="Predict over an existing Dask cluster, e.g. tcp://10.0.0.5:8786.")] = None,
     resume: Annotated[bool, typer.Option(
@@ -215,11 +215,13 @@ def _predict_scaled(models: list[Path], image: Path, out: Path, *, workers: int 
         return
     result = _api().predict_folder(models[0], image, out, workers=workers,
                                    scheduler=scheduler, resume=resume, **options)
+    from rich.markup import escape
+
     table = Table("input", "status", "outputs", "s", "note", title=f"written to {out}")
     for row in result.rows:
         outputs = ", ".join(p.name for p in row.outputs)
-        table.add_row(row.input.name, row.status, outputs,
-                      f"{row.seconds:.1f}" if row.seconds else "", row.note, end_section=False)
+        table.add_row(escape(row.input.name), row.status, escape(outputs),
+                      f"{row.seconds:.1f}" if row.seconds else "", escape(row.note))
     console.print(table)
     counts = ", ".join(f"{result.count(s)} {s}" for s in
                        ("written", "skipped", "failed", "not an image") if result.count(s))
