@@ -376,7 +376,8 @@ def predict_large(model: ModelLike, image: str | Path, out: str | Path, *,
                   workers: int | None = None, scheduler: str | None = None,
                   axes: str | None = None, tile: int | None = None,
                   overlap: int | None = None, batch_size: int | None = None,
-                  rows: int | None = None, progress: bool = False) -> Path:
+                  rows: int | None = None, check: bool = True, progress: bool = False
+                  ) -> Path:
     """Predict one large image over a Dask cluster, in blocks of rows, into OME-Zarr.
 
     The result equals the single-process :func:`predict` (float tolerance);
@@ -397,6 +398,8 @@ def predict_large(model: ModelLike, image: str | Path, out: str | Path, *,
         As in :func:`predict`.
     rows : int, optional
         Rows (planes in 3D) per block and output chunk (default 1024; 64 in 3D).
+    check : bool
+        Out-of-distribution check as in :func:`predict` (warning, ``<out>.qc.json``).
     progress : bool
         Show a progress bar over the rows.
 
@@ -419,10 +422,18 @@ def predict_large(model: ModelLike, image: str | Path, out: str | Path, *,
         raise MicrosightError(f"method {loaded.method} cannot predict over workers in "
                               "blocks; predict it in one process")
     settings = _tile_settings(loaded, tile, overlap, batch_size)
+    report = score_image(loaded, read_image(image, axes=axes)) if check else None
+    if report is not None:
+        warn_if_outside(report, Path(image).name)
+    bundle = str(bundle_path(model))
     with dask_client(workers, scheduler) as client, Progress(disable=not progress) as bar:
         task = bar.add_task(f"predicting {Path(image).name}", total=None)
-        return run(client, loaded, str(bundle_path(model)), image, out, axes=axes,
-                   settings=settings, rows=rows, advance=lambda n: bar.advance(task, n))
+        written = run(client, loaded, bundle, image, out, axes=axes, settings=settings,
+                      rows=rows, advance=lambda n: bar.advance(task, n))
+    if report is not None:
+        write_sidecar(written, {"image": str(image), "models": [bundle],
+                                "out_of_distribution": report, "uncertainty": None})
+    return written
 
 
 def evaluate(

@@ -208,9 +208,13 @@ def _predict_scaled(models: list[Path], image: Path, out: Path, *, workers: int 
         raise MicrosightError("folders and --workers/--scheduler take one model, without "
                               "--uncertainty or --tta")
     if not (image.is_dir() and not image.name.lower().endswith(".zarr")):
-        options.pop("check")
-        written = _api().predict_large(models[0], image, out, workers=workers,
-                                       scheduler=scheduler, **options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", _api().OutOfDistributionWarning)
+            written = _api().predict_large(models[0], image, out, workers=workers,
+                                           scheduler=scheduler, **options)
+        for w in caught:
+            if issubclass(w.category, _api().OutOfDistributionWarning):
+                print(f"microsight: warning: {w.message}", file=sys.stderr)
         console.print(f"wrote {written}")
         return
     result = _api().predict_folder(models[0], image, out, workers=workers,

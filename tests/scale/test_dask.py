@@ -86,6 +86,7 @@ def test_large_restoration_equals_one_process(tiny_model, cluster, tmp_path: Pat
     out = api.predict_large(tiny_model[0].path, image, tmp_path / "out.ome.zarr",
                             scheduler=cluster, rows=64, **kw)
     spread = np.asarray(read_image(out).data)
+    assert (tmp_path / "out.ome.zarr.qc.json").is_file()  # the out-of-distribution record
     assert spread.shape == whole.shape
     np.testing.assert_allclose(spread, whole, rtol=1e-5, atol=1e-4)
 
