@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     events = event_benchmark(args.seeds, args.engine)
     print(json.dumps(events["acceptance"], indent=1))
     end = time.perf_counter()
-    from microsight.acquire.microscope import pymmcore_available
+    from microsight.acquire.runners import pymmcore_available
 
     result = {
         "command": "python " + " ".join(["benchmarks/acquire_agents.py", *sys.argv[1:]]),

@@ -145,6 +145,8 @@ def train(
     progress: bool = True,
     callback: Callback | None = None,
     cancel: CancelSignal | None = None,
+    devices: int | None = None,
+    num_nodes: int | None = None,
 ) -> Model:
     """Train a model and write its bundle to ``out``.
 
@@ -180,6 +182,10 @@ def train(
         When set, training stops after the running step and raises
         :class:`~microsight.errors.Cancelled`; ``out`` keeps the last complete
         epoch and continues with ``resume=True``.
+    devices, num_nodes : int, optional
+        Train on several devices (GPUs, or CPU processes) and machines at once with
+        distributed data parallel (``training.devices``, ``training.num_nodes``);
+        the first process writes the bundle.
 
     Returns
     -------
@@ -188,7 +194,8 @@ def train(
     check_counts(epochs=epochs, steps=steps)
     check_output(out, inputs=[input, target, config if isinstance(config, (str, Path)) else None,
                               init_from], kind="bundle")
-    training = {"epochs": epochs, "max_steps": steps,
+    training = {"epochs": epochs, "max_steps": steps, "devices": devices,
+                "num_nodes": num_nodes,
                 "init_from": None if init_from is None else str(init_from)}
     if resume:
         saved = Path(out) / "config.yaml"
@@ -374,6 +381,123 @@ def predict(
             "uncertainty": None if mode is None else {
                 "mode": mode, "map": str(where) if isinstance(where, (str, Path)) else None}})
     return result
+
+
+def _predict_file(model: Model, image: str | Path, out: Path, **options: Any) -> Path:
+    """One image of a folder (a task of :func:`predict_folder`, possibly on a worker)."""
+    return predict(model, image, out=out, progress=False, **options)
+
+
+def predict_folder(model: ModelLike, in_folder: str | Path, out_folder: str | Path, *,
+                   workers: int | None = None, scheduler: str | None = None,
+                   resume: bool = False, callback: Callback | None = None,
+                   axes: str | None = None, tile: int | None = None,
+                   overlap: int | None = None, batch_size: int | None = None,
+                   check: bool = True, progress: bool = False):
+    """Predict every image of a folder into another, here or over a Dask cluster.
+
+    Outputs are named after their inputs (same format) with the side files a
+    single prediction writes; files that are not images are skipped and noted.
+    An existing output is never overwritten: it is refused, or with ``resume``
+    its image is skipped as finished.
+
+    Parameters
+    ----------
+    model : Model, str or Path
+        Model or bundle path (workers load the bundle once each).
+    in_folder, out_folder : str or Path
+        Folder of images; folder of outputs (created).
+    workers : int, optional
+        Start a local Dask cluster of this many processes (``pip install
+        "microsight[dask]"``).
+    scheduler : str, optional
+        Address of an existing Dask scheduler, e.g. ``tcp://10.0.0.5:8786``.
+    resume : bool
+        Skip images whose output exists (a re-run after an interruption).
+    callback : callable, optional
+        Called with ``ProgressEvent("images", done, total)`` as images finish.
+    axes, tile, overlap, batch_size, check
+        As in :func:`predict`, for every image.
+    progress : bool
+        Show one progress bar over the images.
+
+    Returns
+    -------
+    microsight.engine.distributed.FolderResult
+        One row per input (written, skipped, failed, not an image) with its
+        outputs, time, worker and notes.
+    """
+    from microsight.engine.distributed import predict_folder as run
+
+    options = {"axes": axes, "tile": tile, "overlap": overlap, "batch_size": batch_size,
+               "check": check}
+    return run(_predict_file, model, in_folder, out_folder, workers=workers,
+               scheduler=scheduler, resume=resume, options=options, progress=progress,
+               callback=callback)
+
+
+def predict_large(model: ModelLike, image: str | Path, out: str | Path, *,
+                  workers: int | None = None, scheduler: str | None = None,
+                  axes: str | None = None, tile: int | None = None,
+                  overlap: int | None = None, batch_size: int | None = None,
+                  rows: int | None = None, check: bool = True, progress: bool = False
+                  ) -> Path:
+    """Predict one large image over a Dask cluster, in blocks of rows, into OME-Zarr.
+
+    The result equals the single-process :func:`predict` (float tolerance);
+    segmentation objects are stitched across block borders as in one process,
+    with their table and probability image next to ``out``.
+
+    Parameters
+    ----------
+    model : Model, str or Path
+        Model or bundle path.
+    image : str or Path
+        Large image (OME-Zarr, or TIFF) holding one item.
+    out : str or Path
+        Output ``.ome.zarr``; each worker writes its own chunks.
+    workers, scheduler
+        A local cluster of ``workers`` processes, or an existing scheduler.
+    axes, tile, overlap, batch_size
+        As in :func:`predict`.
+    rows : int, optional
+        Rows (planes in 3D) per block and output chunk (default 1024; 64 in 3D).
+    check : bool
+        Out-of-distribution check as in :func:`predict` (warning, ``<out>.qc.json``).
+    progress : bool
+        Show a progress bar over the rows.
+
+    Returns
+    -------
+    Path
+    """
+    from rich.progress import Progress
+
+    from microsight.config.registry import TILED_PREDICTOR
+    from microsight.engine.distributed import bundle_path, dask_client
+
+    loaded = _as_model(model)
+    spec = get_method(loaded.method)
+    if spec.family == "segmentation":
+        from microsight.families.segmentation.distributed import segment_blocks as run
+    elif spec.predictor == TILED_PREDICTOR:
+        from microsight.engine.blocks import predict_image_blocks as run
+    else:
+        raise MicrosightError(f"method {loaded.method} cannot predict over workers in "
+                              "blocks; predict it in one process")
+    settings = _tile_settings(loaded, tile, overlap, batch_size)
+    report = score_image(loaded, read_image(image, axes=axes)) if check else None
+    if report is not None:
+        warn_if_outside(report, Path(image).name)
+    bundle = str(bundle_path(model))
+    with dask_client(workers, scheduler) as client, Progress(disable=not progress) as bar:
+        task = bar.add_task(f"predicting {Path(image).name}", total=None)
+        written = run(client, loaded, bundle, image, out, axes=axes, settings=settings,
+                      rows=rows, advance=lambda n: bar.advance(task, n))
+    if report is not None:
+        write_sidecar(written, {"image": str(image), "models": [bundle],
+                                "out_of_distribution": report, "uncertainty": None})
+    return written
 
 
 def evaluate(

@@ -126,6 +126,11 @@ def train(
     None,
     batch_size: Annotated[int | None, typer.Option(help="Patches per step.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    devices: Annotated[int | None, typer.Option(
+        help="Train on N devices at once (distributed data parallel: GPUs, or CPU "
+             "processes).")] = None,
+    num_nodes: Annotated[int | None, typer.Option(
+        help="Machines of a multi-node run (e.g. a SLURM job).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train a model; the model folder is updated after every epoch."""
@@ -146,7 +151,8 @@ def train(
         try:
             model = _api().train(method, input, target, out=out, config=cfg, epochs=epochs,
                                  steps=steps, axes=axes, resume=resume, init_from=init_from,
-                                 progress=progress, cancel=stop)
+                                 progress=progress, cancel=stop,
+                                 devices=devices, num_nodes=num_nodes)
         except MicrosightError as exc:
             if stop.signal is None:
                 raise
@@ -230,12 +236,28 @@ def predict(
         help="Segmentation: also write the outlines as an ImageJ/Fiji ROI set (.zip).")] =
     None,
     overwrite: Overwrite = False,
+    workers: Annotated[int | None, typer.Option(
+        help="Predict over a local Dask cluster of N worker processes (a folder: images "
+             "spread over workers; one .ome.zarr: blocks of rows). Needs the dask "
+             "extra.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Predict over an existing Dask cluster, e.g. tcp://10.0.0.5:8786.")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Folder: skip images whose output exists (else refused).")] = False,
 ) -> None:
-    """Apply a model to an image of any size (tiled, streamed for OME-Zarr)."""
+    """Apply a model to an image of any size (tiled, streamed for OME-Zarr), or to every
+    image of a folder (IMAGE a folder, --out a folder)."""
     if len(paths) < 2:
         raise MicrosightError("give a model and an image: microsight predict MODEL IMAGE --out "
                               "OUT (several models before the image make an ensemble)")
     *models, image = paths
+    if (image.is_dir() and not image.name.lower().endswith(".zarr")) or (
+            workers is not None or scheduler is not None):
+        _predict_scaled(models, image, out, workers=workers, scheduler=scheduler,
+                        resume=resume, axes=axes, tile=tile, overlap=overlap,
+                        batch_size=batch_size, check=check, progress=progress,
+                        extra=uncertainty is not None or tta)
+        return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", _api().OutOfDistributionWarning)
         warnings.simplefilter("always", _api().SceneWarning)
@@ -253,6 +275,39 @@ def predict(
         console.print(f"wrote {path}")
     if rois is not None:
         console.print(f"wrote {rois}")
+
+
+def _predict_scaled(models: list[Path], image: Path, out: Path, *, workers: int | None,
+                    scheduler: str | None, resume: bool, extra: bool, **options: Any) -> None:
+    """A folder of images, or one large image over Dask workers; prints what was written."""
+    if len(models) > 1 or extra:
+        raise MicrosightError("folders and --workers/--scheduler take one model, without "
+                              "--uncertainty or --tta")
+    if not (image.is_dir() and not image.name.lower().endswith(".zarr")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", _api().OutOfDistributionWarning)
+            written = _api().predict_large(models[0], image, out, workers=workers,
+                                           scheduler=scheduler, **options)
+        for w in caught:
+            if issubclass(w.category, _api().OutOfDistributionWarning):
+                print(f"microsight: warning: {w.message}", file=sys.stderr)
+        console.print(f"wrote {written}")
+        return
+    result = _api().predict_folder(models[0], image, out, workers=workers,
+                                   scheduler=scheduler, resume=resume, **options)
+    from rich.markup import escape
+
+    table = Table("input", "status", "outputs", "s", "note", title=f"written to {out}")
+    for row in result.rows:
+        outputs = ", ".join(p.name for p in row.outputs)
+        table.add_row(escape(row.input.name), row.status, escape(outputs),
+                      f"{row.seconds:.1f}" if row.seconds else "", escape(row.note))
+    console.print(table)
+    counts = ", ".join(f"{result.count(s)} {s}" for s in
+                       ("written", "skipped", "failed", "not an image") if result.count(s))
+    console.print(counts)
+    if result.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -9,7 +9,6 @@ useq = pytest.importorskip("useq", reason="acquisition plans need useq-schema "
 from microsight.acquire.microscope import (  # noqa: E402
     DirectRunner,
     SimulatedMicroscope,
-    pymmcore_available,
 )
 from microsight.acquire.plans import (  # noqa: E402
     event_minutes,
@@ -18,6 +17,7 @@ from microsight.acquire.plans import (  # noqa: E402
     load_events,
     save_events,
 )
+from microsight.acquire.runners import pymmcore_available  # noqa: E402
 from microsight.acquire.specimen import SampleSpecimen  # noqa: E402
 
 
@@ -70,7 +70,7 @@ def test_direct_runner_moves_stage_sets_light_and_clock():
 
 @pytest.mark.skipif(not pymmcore_available(), reason="pymmcore-plus is not installed")
 def test_pymmcore_engine_gives_the_same_frames_as_the_direct_runner():
-    from microsight.acquire.microscope import PymmcoreRunner
+    from microsight.acquire.runners import PymmcoreRunner
 
     _, direct = _frames(DirectRunner)
     _, engine = _frames(PymmcoreRunner)

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from microsight.acquire import agents as ag
-from microsight.acquire.microscope import SimulatedMicroscope, make_runner
+from microsight.acquire.microscope import SimulatedMicroscope
+from microsight.acquire.runners import make_runner
 from microsight.acquire.session import Session
 from microsight.acquire.specimen import STAGES, CellCycleSpecimen, SampleSpecimen
 from microsight.errors import MicrosightError

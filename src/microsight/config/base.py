@@ -134,7 +134,13 @@ class TrainingConfig(StrictModel):
                           "(fine-tuning; same method and network fields). Pair it with a "
                           "lower learning_rate, e.g. 1e-4."
     )
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="Where to train: 'mps' is an Apple-silicon GPU.")
+    devices: int = Field(
+        1, ge=1, description="Devices (GPUs, or CPU processes) trained on at once with "
+                             "distributed data parallel; each draws its own patches, so a "
+                             "step sees devices x batch_size patches.")
+    num_nodes: int = Field(1, ge=1, description="Machines trained on at once (a cluster job).")
     precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = Field(
         "auto", description="'auto': bf16 mixed precision on CUDA and on CPUs with native "
                 "bf16 (AVX512-BF16/AMX), fp32 otherwise."

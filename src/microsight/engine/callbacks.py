@@ -122,13 +122,18 @@ class EpochRecorder(L.Callback):
         }
         improved = row["val_loss"] is not None and row["val_loss"] < self.best_val_loss
         self.rows.append(row)
-        if improved:
+        # Every process of a multi-device run takes part in saving (a collective
+        # call); only the first writes the bundle's files.
+        writer = trainer.is_global_zero
+        if improved and writer:
             self.on_best(pl_module, row)
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.checkpoint_path.with_name(f".{self.checkpoint_path.name}.tmp")
+        if writer:
+            self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         trainer.save_checkpoint(tmp)
-        os.replace(tmp, self.checkpoint_path)
-        atomic_write_text(self.history_path, history_to_csv(self.rows))
+        if writer:
+            os.replace(tmp, self.checkpoint_path)
+            atomic_write_text(self.history_path, history_to_csv(self.rows))
         self.monitor.report(ProgressEvent("epoch", trainer.global_step,
                                           _total_steps(pl_module), row["epoch"] + 1, row))
 
@@ -146,7 +151,7 @@ class EpochPrinter(L.Callback):
         self.total = total_epochs
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.recorder.rows:
+        if not self.recorder.rows or not trainer.is_global_zero:
             return
         row = self.recorder.rows[-1]
         parts = [f"epoch {row['epoch'] + 1}/{self.total}", f"step {row['step']}",

@@ -92,7 +92,7 @@ class MicrosightModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         if self.sampler is not None:
-            self.sampler.reseed(self.current_epoch)
+            self.sampler.reseed(self.current_epoch, self.global_rank)
         self._train_loss_sum, self._train_loss_n = 0.0, 0
 
     def prepare_batch(self, x: torch.Tensor, y: torch.Tensor | None

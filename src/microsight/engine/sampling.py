@@ -146,6 +146,26 @@ class PatchSampler:
     _TENSORS = ("x_buf", "y_buf", "fg_image", "fg_start", "offsets", "strides", "valid",
                 "shapes", "weights", "grids")
 
+    def __getstate__(self) -> dict:
+        # Sent to spawned training processes as plain arrays: torch's shared-memory
+        # transfer fails on empty tensors (no foreground positions).
+        state = dict(self.__dict__)
+        for name in self._TENSORS:
+            if state[name] is not None:
+                state[name] = state[name].cpu().numpy()
+        state["generator"] = None
+        state["device"] = "cpu"
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for name in self._TENSORS:
+            if state[name] is not None:
+                setattr(self, name, torch.from_numpy(state[name]))
+        self.device = torch.device("cpu")
+        self.generator = torch.Generator()
+        self.generator.manual_seed(self.seed)
+
     def to(self, device: torch.device | str) -> PatchSampler:
         """Move the images and index tables to ``device`` (once, before training)."""
         device = torch.device(device)
@@ -158,9 +178,10 @@ class PatchSampler:
         self.generator.manual_seed(self.seed)
         return self
 
-    def reseed(self, epoch: int) -> None:
-        """Seed from (seed, epoch): a resumed run draws the same patches as an unbroken one."""
-        self.generator.manual_seed(self.seed * 100_003 + epoch)
+    def reseed(self, epoch: int, rank: int = 0) -> None:
+        """Seed from (seed, epoch, rank): a resumed run draws the same patches as an
+        unbroken one, and each process of a multi-device run draws its own."""
+        self.generator.manual_seed(self.seed * 100_003 + epoch + rank * 1_000_000_007)
 
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator, device=self.device)

@@ -7,6 +7,7 @@ in their network, loss and data preparation, never in the loop.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -129,11 +130,50 @@ def _accelerator(config: Configuration) -> tuple[str, str]:
     want = config.training.device
     if want == "cuda" and not torch.cuda.is_available():
         raise MicrosightError("training.device is 'cuda' but no CUDA GPU is available")
+    if want == "mps":
+        if not torch.backends.mps.is_available():
+            raise MicrosightError("training.device is 'mps' but no Apple GPU is available; "
+                                  "use device: cpu or auto")
+        # Apple GPUs have no bf16 autocast worth having; float32 is the safe choice.
+        precision = config.training.precision
+        return "mps", "32-true" if precision == "auto" else precision
     use_cuda = want == "cuda" or (want == "auto" and torch.cuda.is_available())
     precision = config.training.precision
     if precision == "auto":
         precision = "bf16-mixed" if use_cuda or cpu_has_bf16() else "32-true"
     return ("gpu" if use_cuda else "cpu"), precision
+
+
+def _strategy(config: Configuration, accelerator: str) -> Any:
+    """Lightning's strategy: one device, or distributed data parallel over several.
+
+    On CPUs the processes are forked and talk over gloo; on GPUs each process
+    re-runs the command (Lightning's launcher) and talks over NCCL.
+    """
+    tcfg = config.training
+    if tcfg.devices * tcfg.num_nodes == 1:
+        return "auto"
+    if accelerator == "mps":
+        raise MicrosightError("an Apple GPU trains on one device; set training.devices: 1")
+    from lightning.pytorch.strategies import DDPStrategy
+
+    if accelerator == "cpu":
+        # Fresh processes: a forked one deadlocks in OpenMP once the parent has run a
+        # parallel torch operation (seen with libgomp), which any earlier work does.
+        return DDPStrategy(start_method="spawn", process_group_backend="gloo")
+    return DDPStrategy(process_group_backend="nccl")
+
+
+def global_rank(config: Configuration) -> int:
+    """This process's rank in a multi-device run (0 otherwise): set by Lightning's
+    launcher, torchrun (``RANK``) or SLURM's ``srun`` (``SLURM_PROCID``)."""
+    if config.training.devices * config.training.num_nodes == 1:
+        return 0
+    for var in ("RANK", "SLURM_PROCID"):
+        if var in os.environ:
+            return int(os.environ[var])
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    return int(os.environ.get("NODE_RANK", 0)) * config.training.devices + local
 
 
 def cpu_has_bf16() -> bool:
@@ -153,6 +193,10 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # Multi-device runs: every process validates on all tiles with the same weights, so
+    # epoch metrics need no reduction; gloo's gradient buckets warn about NHWC strides.
+    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+    warnings.filterwarnings("ignore", message=".*Grad strides do not match.*")
 
 
 def train_model(
@@ -192,11 +236,13 @@ def train_model(
     """
     out = Path(out)
     ckpt = out / "checkpoints" / "last.ckpt"
+    # Other processes of a multi-device run re-run the command; only rank 0 writes.
+    writer = global_rank(config) == 0
     if resume and not ckpt.is_file():
         raise MicrosightError(f"nothing to resume: {ckpt} does not exist")
     if resume:
         check_checkpoint(ckpt)
-    if not resume and (out / "model.json").exists() and (
+    if writer and not resume and (out / "model.json").exists() and (
             (out / "weights.safetensors").exists() or ckpt.exists()):
         raise MicrosightError(
             f"{out} already holds a model; pass --resume to continue it or choose another --out"
@@ -220,7 +266,7 @@ def train_model(
     val_targets = data.val_targets if data.val_targets is not None else data.val_inputs
     val = validation_batches(data.val_inputs, val_targets, tile=config.training.val_tile,
                              divisor=module.divisor, batch_size=cfg.batch_size)
-    if not resume:
+    if not resume and writer:
         write_bundle_header(out, config, in_channels=data.in_channels,
                             out_channels=data.out_channels, normalization=normalization,
                             data_summary=data.summary)
@@ -229,14 +275,15 @@ def train_model(
     # a bundle without it, and --resume finishes what is missing.
     update_qc(out, {"complete": False})
 
-    def on_best(mod: L.LightningModule, row: dict[str, Any]) -> None:
-        write_weights(mod, out / "weights.safetensors")
-        update_qc(out, {"best_epoch": row["epoch"], "best_val_loss": row["val_loss"],
-                        "best_val_psnr": row["val_psnr"]})
-
-    recorder = EpochRecorder(ckpt, out / "history.csv", on_best, monitor)
-    callbacks: list[L.Callback] = [recorder]
     tcfg = config.training
+    if tcfg.devices * tcfg.num_nodes > 1 and monitor is not None and (
+            monitor.callback is not None or monitor.cancel is not None):
+        # The training processes are started afresh and cannot call back into this one.
+        warnings.warn("progress callbacks and cancel signals are not passed to a "
+                      "multi-device run; it reports per epoch in history.csv", stacklevel=2)
+        monitor = None
+    recorder = EpochRecorder(ckpt, out / "history.csv", BestWeights(out), monitor)
+    callbacks: list[L.Callback] = [recorder]
     if tcfg.early_stopping_patience:
         callbacks.append(L.pytorch.callbacks.EarlyStopping(
             "val_loss", patience=tcfg.early_stopping_patience, mode="min",
@@ -248,7 +295,10 @@ def train_model(
     elif progress:
         callbacks.append(EpochPrinter(recorder, tcfg.epochs))
     trainer = L.Trainer(
-        accelerator=accelerator, devices=1, precision=precision,
+        accelerator=accelerator, devices=tcfg.devices, num_nodes=tcfg.num_nodes,
+        strategy=_strategy(config, accelerator), precision=precision,
+        # Every process draws its own patches for every step (no sampler to split).
+        use_distributed_sampler=False,
         max_epochs=tcfg.epochs, max_steps=tcfg.max_steps or -1,
         callbacks=callbacks, logger=False, enable_checkpointing=False,
         enable_progress_bar=live_bar, enable_model_summary=False,
@@ -265,6 +315,12 @@ def train_model(
         if not (monitor and monitor.cancelled):
             raise
         recorder.cancelled = True
+    if trainer.global_rank != 0:
+        # A process re-running the command for a multi-device run: rank 0 finishes.
+        raise SystemExit(0)
+    if tcfg.devices * tcfg.num_nodes > 1 and not recorder.rows:
+        # Spawned processes trained; their history is in the bundle.
+        recorder.rows = load_model(out).history
     if recorder.cancelled:
         done = len(recorder.rows)
         raise Cancelled(f"training cancelled; {out} keeps {done} complete epoch(s): continue "
@@ -318,6 +374,19 @@ def _weights_only(trainer: L.Trainer) -> dict[str, bool]:
 
     return {"weights_only": True} if "weights_only" in inspect.signature(
         trainer.fit).parameters else {}
+
+
+class BestWeights:
+    """Write the best weights and their scores into the bundle (picklable for spawned
+    training processes)."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+
+    def __call__(self, module: L.LightningModule, row: dict[str, Any]) -> None:
+        write_weights(module, self.out / "weights.safetensors")
+        update_qc(self.out, {"best_epoch": row["epoch"], "best_val_loss": row["val_loss"],
+                             "best_val_psnr": row["val_psnr"]})
 
 
 def initialize_from(module: MicrosightModule, config: Configuration) -> None:

@@ -369,6 +369,17 @@ class ImageWriter:
             raise
         return self.path
 
+    def zarr_store(self) -> tuple[Path, list[int] | None]:
+        """The temporary OME-Zarr being written and its axis permutation (axes -> store).
+
+        Other processes may write disjoint chunks of its array ``"0"`` until
+        :meth:`close` publishes it; the writer itself is not to be copied (a
+        dropped copy would discard the output).
+        """
+        if self.format != "zarr" or not self._open:
+            raise RuntimeError(f"{self.path.name}: not an open OME-Zarr writer")
+        return self._tmp, self._perm
+
     def abort(self) -> None:
         """Discard the temporary output; nothing is written at ``path``."""
         self._open = False

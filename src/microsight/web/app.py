@@ -18,15 +18,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from microsight.web.jobs import Jobs
+from microsight.web.render import render
 from microsight.web.security import Guard, UnsafeName
 from microsight.web.store import Store
 
 HERE = Path(__file__).parent
 DEFAULT_MAX_UPLOAD_MB = 2048
-templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
 @dataclass
@@ -124,13 +123,6 @@ async def _bad_name(request: Request, exc: Exception) -> PlainTextResponse:
 
 async def _not_found(request: Request, exc: Exception) -> PlainTextResponse:
     return PlainTextResponse(f"not found: {exc}", status_code=404)
-
-
-def render(request: Request, template: str, **context: Any) -> HTMLResponse:
-    """Render a template with the app's state at hand."""
-    return templates.TemplateResponse(request, template, {"store": request.app.state.store,
-                                                      "jobs": request.app.state.jobs,
-                                                      **context})
 
 
 async def home(request: Request) -> HTMLResponse:

@@ -23,7 +23,7 @@ SAMPLE_SETS = (("train_low", "sample: noisy nuclei (training input)"),
 
 
 def _render(request: Request, template: str, **context: Any) -> HTMLResponse:
-    from microsight.web.app import render
+    from microsight.web.render import render
 
     return render(request, template, **context)
 

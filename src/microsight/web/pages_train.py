@@ -17,7 +17,7 @@ router = APIRouter()
 
 
 def _render(request: Request, template: str, **context: Any) -> HTMLResponse:
-    from microsight.web.app import render
+    from microsight.web.render import render
 
     return render(request, template, **context)
 
