@@ -83,10 +83,10 @@ def test_ui_thread_stays_responsive_during_prediction(make_napari_viewer, qtbot,
 
     viewer = make_napari_viewer()
     rng = np.random.default_rng(0)
-    viewer.add_image(rng.normal(100, 20, (768, 768)).astype(np.float32), name="big")
+    viewer.add_image(rng.normal(100, 20, (1024, 1024)).astype(np.float32), name="big")
     widget = PredictWidget(viewer)
     widget.model.setText(str(care_model))
-    widget.tile.setValue(64)  # many small tiles: the work takes a while
+    widget.tile.setValue(32)  # many small tiles: the work takes a while
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(20)
@@ -102,8 +102,22 @@ def test_ui_thread_stays_responsive_during_prediction(make_napari_viewer, qtbot,
             pass
     finally:
         timer.stop()
-    assert results and results[0]["result"].shape == (768, 768)
+    assert results and results[0]["result"].shape == (1024, 1024)
     gaps = np.diff(ticks)
     assert len(ticks) > 10, "the prediction ended too fast to measure"
     print(f"UI thread: {len(ticks)} ticks, max gap {gaps.max() * 1000:.0f} ms")
     assert gaps.max() < 0.2
+
+
+def test_cancel_stops_a_prediction_without_output(make_napari_viewer, qtbot, care_model):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((512, 512), np.float32), name="big")
+    widget = PredictWidget(viewer)
+    widget.model.setText(str(care_model))
+    widget.tile.setValue(64)
+    widget.relay.event.connect(lambda e: widget.cancel_button.click())
+    worker = widget.run()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    assert len(viewer.layers) == 1 and widget.status.text() == "stopped"
+    assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()

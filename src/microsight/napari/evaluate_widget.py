@@ -71,6 +71,7 @@ class EvaluateWidget(QWidget):
         self.verdict = QLabel("")
         self.verdict.setWordWrap(True)
         self.table = QTableWidget(0, 0)
+        self.setMinimumWidth(440)  # room for the source names and two metrics
         self._layout()
         self.source.currentIndexChanged.connect(self.pages.setCurrentIndex)
         self.run_button.clicked.connect(self.run)
@@ -141,7 +142,8 @@ class EvaluateWidget(QWidget):
 
     def _show(self, out: dict[str, Any]) -> None:
         self.evaluation = result = out["evaluation"]
-        lines = []
+        images = result.summary[0].get("images") if result.summary else None
+        lines = [f"mean over {images} image(s)"] if images else []
         network = next((r for r in result.summary if r["source"] == "network"), None)
         if network is not None:
             metric = next((k for k, v in network.items()
@@ -159,7 +161,8 @@ class EvaluateWidget(QWidget):
         self.open_button.setEnabled(result.report_path is not None)
 
     def _fill(self, rows: list[dict[str, Any]]) -> None:
-        columns = [c for c in rows[0] if "CI" not in c] if rows else []
+        # Source and mean metrics; intervals and image counts are in the report.
+        columns = [c for c in rows[0] if "CI" not in c and c != "images"] if rows else []
         self.table.clear()
         self.table.setColumnCount(len(columns))
         self.table.setRowCount(len(rows))
