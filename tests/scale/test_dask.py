@@ -11,6 +11,7 @@ import pytest
 import tifffile
 
 from microsight import api
+from microsight.api.prediction import _predict_file
 from microsight.engine.distributed import predict_folder
 from microsight.errors import MicrosightError
 from microsight.io import read_image, write_image
@@ -125,7 +126,7 @@ def _die_once(model, image, out, **options):
     if Path(image).name == "f1.tif" and not marker.exists():
         marker.write_text(str(os.getpid()))
         os._exit(1)
-    return api._predict_file(model, image, out, **options)
+    return _predict_file(model, image, out, **options)
 
 
 def test_worker_killed_job_completes(tiny_model, cluster, tmp_path: Path) -> None:

@@ -1,0 +1,84 @@
+"""Score a model against ground truth and classical baselines, with a verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from microsight.api.models import ModelLike, _as_model
+from microsight.api.prediction import _tile_settings
+from microsight.config import (
+    get_method,
+)
+from microsight.engine.checks import (
+    IncompleteModelWarning as IncompleteModelWarning,
+)
+from microsight.engine.checks import (
+    check_tiling,
+    require_label_images,
+    warn_if_incomplete,
+)
+from microsight.engine.evaluate import Evaluation
+from microsight.engine.uncertainty import combine
+from microsight.errors import MicrosightError
+from microsight.io.outputs import check_output
+from microsight.qc.verdict import network_verdict
+
+
+def evaluate(
+    model: ModelLike | list[ModelLike],
+    input: str | Path,
+    target: str | Path,
+    *,
+    report: str | Path | None = None,
+    axes: str | None = None,
+    tile: int | None = None,
+    tta: bool = False,
+    overwrite: bool = False,
+) -> Evaluation:
+    """Score a model on held-out pairs against classical baselines; write a report.
+
+    Parameters
+    ----------
+    model : Model, str or Path, or a list of them
+        Loaded model or bundle path; several models are scored as an ensemble
+        (the mean of their predictions), e.g. to check that it beats its members.
+    input, target : str or Path
+        Held-out inputs and ground truth (files or folders paired by name).
+    report : str or Path, optional
+        Report to write: HTML, or a PDF when the path ends in ``.pdf``.
+    axes : str, optional
+        Axes override.
+    tile : int, optional
+        Prediction tile size.
+    tta : bool
+        Score the mean prediction over the 8 flips/rotations (as ``predict``).
+    overwrite : bool
+        Replace an existing ``report``.
+
+    Returns
+    -------
+    Evaluation
+        Per-image rows and the mean of each metric per source.
+    """
+    check_tiling(tile, None, None)
+    sources = list(model if isinstance(model, (list, tuple)) else [model])
+    if report is not None:
+        if Path(report).suffix.lower() not in (".html", ".htm", ".pdf"):
+            raise MicrosightError(f"--report {report}: the report is HTML or PDF; give a path "
+                                  "ending in .html or .pdf")
+        check_output(report, inputs=[*sources, input, target], overwrite=overwrite,
+                     option="--report")
+    models = [_as_model(m) for m in sources]
+    if not models:
+        raise MicrosightError("no model given")
+    warn_if_incomplete(models)
+    # The first member's method scores the combined prediction.
+    spec = get_method(models[0].method)
+    if spec.outputs[0] == "labels":
+        require_label_images(target, axes)
+    evaluator = spec.part("evaluator")
+    model = combine(models, None, tta)
+    settings = _tile_settings(model, tile, None, None)
+    result = evaluator(model, input, target, axes=axes, report=report, settings=settings)
+    result.verdict = network_verdict(result.rows, get_method(models[0].method).metrics[0])
+    return result

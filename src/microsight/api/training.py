@@ -1,0 +1,174 @@
+"""Train a model, and choose a segmentation model's thresholds on annotated images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from microsight.api.models import build_config, load_model
+from microsight.config import (
+    Configuration,
+    MethodSpec,
+    get_method,
+)
+from microsight.engine.bundle import Model
+from microsight.engine.checks import (
+    IncompleteModelWarning as IncompleteModelWarning,
+)
+from microsight.engine.checks import (
+    check_counts,
+)
+from microsight.engine.progress import Callback, CancelSignal, Monitor
+from microsight.engine.training import train_model
+from microsight.errors import MicrosightError
+from microsight.io.outputs import check_output
+
+
+def train(
+    method: str,
+    input: str | Path,
+    target: str | Path | None = None,
+    *,
+    out: str | Path,
+    config: str | Path | dict | Configuration | None = None,
+    epochs: int | None = None,
+    steps: int | None = None,
+    axes: str | None = None,
+    resume: bool = False,
+    init_from: str | Path | None = None,
+    progress: bool = True,
+    callback: Callback | None = None,
+    cancel: CancelSignal | None = None,
+    devices: int | None = None,
+    num_nodes: int | None = None,
+) -> Model:
+    """Train a model and write its bundle to ``out``.
+
+    ``out`` must be a new or empty folder, or (with ``resume``) a model of an
+    interrupted run; it may not be or hold an input.
+
+    Parameters
+    ----------
+    method : str
+        Method name (see :func:`methods`).
+    input, target : str or Path
+        Training inputs and targets: files or folders paired by file name.
+    out : str or Path
+        Bundle folder. Updated after every epoch, so an interrupted run keeps
+        its best model and can continue with ``resume=True``.
+    config : str, Path, dict or Configuration, optional
+        Configuration (defaults suit a laptop CPU).
+    epochs, steps : int, optional
+        Override the number of epochs, or stop after this many optimizer steps.
+    axes : str, optional
+        Axes of the input files when their metadata do not say.
+    resume : bool
+        Continue the interrupted training in ``out`` (its saved config is used).
+    init_from : str or Path, optional
+        Start from this model's weights (fine-tuning on new data); it must be the
+        same method with the same network fields. Lower the learning rate with it.
+    progress : bool
+        Show a progress bar.
+    callback : callable, optional
+        Called with a :class:`~microsight.engine.progress.ProgressEvent` after every
+        step and every epoch (live curves in a GUI).
+    cancel : threading.Event or similar, optional
+        When set, training stops after the running step and raises
+        :class:`~microsight.errors.Cancelled`; ``out`` keeps the last complete
+        epoch and continues with ``resume=True``.
+    devices, num_nodes : int, optional
+        Train on several devices (GPUs, or CPU processes) and machines at once with
+        distributed data parallel (``training.devices``, ``training.num_nodes``);
+        the first process writes the bundle.
+
+    Returns
+    -------
+    Model
+    """
+    check_counts(epochs=epochs, steps=steps)
+    check_output(out, inputs=[input, target, config if isinstance(config, (str, Path)) else None,
+                              init_from], kind="bundle")
+    training = {"epochs": epochs, "max_steps": steps, "devices": devices,
+                "num_nodes": num_nodes,
+                "init_from": None if init_from is None else str(init_from)}
+    if resume:
+        saved = Path(out) / "config.yaml"
+        if not saved.is_file():
+            raise MicrosightError(f"nothing to resume: {saved} does not exist")
+        cfg = build_config(method, saved, training=training)
+    else:
+        cfg = build_config(method, config, training=training)
+    if steps and not epochs:
+        # --steps alone: spread the budget over whole epochs so that training ends on an
+        # epoch boundary, right after a validation.
+        n_epochs = -(-steps // cfg.training.steps_per_epoch)
+        cfg.training.steps_per_epoch = -(-steps // n_epochs)
+        cfg.training.epochs = n_epochs
+        if n_epochs * cfg.training.steps_per_epoch == steps:
+            # Whole epochs make the budget exactly; a step limit as well would be
+            # redundant, and Lightning replays an epoch's end when resuming under one.
+            cfg.training.max_steps = None
+    # Every part is checked before any data is read: an incomplete method fails at once.
+    spec = get_method(method).load()
+    _check_target(spec, target)
+    data, normalization = spec.part("training_data")(cfg, input, target, axes)
+    return train_model(cfg, data, normalization, out, resume=resume, progress=progress,
+                       monitor=Monitor(callback, cancel))
+
+
+def _check_target(spec: MethodSpec, target: str | Path | None) -> None:
+    """Refuse a missing or superfluous target as the method declares it."""
+    if spec.needs_target is True and target is None:
+        raise MicrosightError(f"method {spec.name} needs --target ({spec.summary}); pass "
+                              "the images or annotations it should learn from")
+    if spec.needs_target is False and target is not None:
+        raise MicrosightError(f"method {spec.name} takes no --target ({spec.summary}); "
+                              "drop --target")
+
+
+def tune(model: str | Path, input: str | Path, target: str | Path, *,
+         axes: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Choose a segmentation model's post-processing thresholds on annotated images.
+
+    Training already chooses them on its validation images; tune again when your
+    images differ from those (another microscope, stain or magnification). Use
+    annotated images apart from the ones you will report test scores on.
+
+    Parameters
+    ----------
+    model : str or Path
+        Bundle folder (its ``config.yaml`` and ``qc.json`` are updated).
+    input, target : str or Path
+        Images and their instance label images (files or folders paired by name).
+    axes : str, optional
+        Axes override.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        The chosen ``params`` and their ``score``, the previous values and theirs,
+        and the number of images and objects.
+    """
+    from microsight.data.pairs import load_items
+    from microsight.families.segmentation.tuning import (
+        apply_tuning,
+        label_images,
+        tune_postprocessing,
+    )
+
+    folder = Path(model)
+    if not folder.is_dir():
+        raise MicrosightError(f"{folder} is not a model folder; tuning rewrites the bundle, "
+                              "so give the folder (unpack a .zip first)")
+    loaded = load_model(folder)
+    items, targets, _ = load_items(input, target, ndim=len(loaded.config.data.patch_size),
+                                   axes=axes or loaded.config.data.axes)
+    result = tune_postprocessing(loaded, items, label_images(targets), progress=progress)
+    if result is None:
+        raise MicrosightError(
+            f"nothing to tune: method {loaded.config.method.method} has no post-processing "
+            "thresholds, or the label images hold no objects")
+    apply_tuning(folder, loaded, result)
+    return result.to_dict()
