@@ -143,7 +143,8 @@ class EvaluateWidget(QWidget):
     def _show(self, out: dict[str, Any]) -> None:
         self.evaluation = result = out["evaluation"]
         images = result.summary[0].get("images") if result.summary else None
-        lines = [f"mean over {images} image(s)"] if images else []
+        lines = [f"verdict: {result.verdict.kind}. {result.verdict.text}"] if result.verdict else []
+        lines += [f"mean over {images} image(s)"] if images else []
         network = next((r for r in result.summary if r["source"] == "network"), None)
         if network is not None:
             metric = next((k for k, v in network.items()

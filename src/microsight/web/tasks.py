@@ -17,8 +17,6 @@ from typing import Any
 from microsight.engine.progress import ProgressEvent
 from microsight.web.store import Store
 
-LOWER_IS_BETTER = {"nrmse", "rse", "mae", "mse", "loss", "error"}
-
 
 def _api():
     from microsight import api
@@ -55,7 +53,10 @@ def run_evaluate(store: Store, job: dict[str, Any], cancel: threading.Event,
                           report=folder / "report.html")
     rows = [{k: v for k, v in row.items() if _number(v) is not None or k == "source"}
             for row in result.summary]
-    return {"summary": rows, "verdict": baseline_verdict(rows),
+    v = result.verdict
+    verdict = ({"level": v.level, "text": f"{v.kind}: {v.text}", "kind": v.kind}
+               if v is not None else {"level": "info", "text": "no verdict"})
+    return {"summary": rows, "verdict": verdict,
             "report": f"results/{job['id']}/report.html"}
 
 
@@ -67,25 +68,6 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
-
-
-def baseline_verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The network against the best classical baseline on the first metric, in words."""
-    network = next((r for r in rows if r["source"] == "network"), None)
-    others = [r for r in rows if r["source"] != "network"]
-    metric = next((k for k in (network or {}) if k not in ("source", "images")), None)
-    if network is None or metric is None or not others:
-        return {"level": "info", "text": "No classical baseline to compare with."}
-    lower = metric.lower() in LOWER_IS_BETTER
-    best = (min if lower else max)(others, key=lambda r: r.get(metric, math.nan))
-    diff = network[metric] - best[metric]
-    better = diff < 0 if lower else diff > 0
-    text = (f"The network scores {metric} {network[metric]:.4g}; the best classical method "
-            f"({best['source']}) scores {best[metric]:.4g}. The network is "
-            f"{'better' if better else 'not better'} by this measure "
-            f"({'lower' if lower else 'higher'} is better).")
-    return {"level": "ok" if better else "bad", "text": text, "metric": metric,
-            "better": better}
 
 
 def output_name(image: str, outputs: tuple[str, ...]) -> str:
