@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from microsight.acquire._devices import build_core
 from microsight.acquire.microscope import DirectRunner, FrameCallback, SimulatedMicroscope
 
 
@@ -28,6 +27,9 @@ class PymmcoreRunner:
     name = "pymmcore-plus"
 
     def __init__(self, scope: SimulatedMicroscope) -> None:
+        # pymmcore-plus is an optional extra: imported only when this engine is chosen.
+        from microsight.acquire._devices import build_core
+
         self.scope = scope
         # pymmcore-plus logs an error when it finds no Micro-Manager installation;
         # Python devices need none, so keep that line out of the output.
