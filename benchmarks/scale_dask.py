@@ -1,5 +1,5 @@
 """Throughput of folder prediction over 1 and 2 Dask workers, and the scheduler's cost
-per task with many small workers; writes results/scale.json.
+per task with many small workers; writes results/raw/scale.json.
 
     python benchmarks/scale_dask.py [--images 16] [--size 256] [--tasks 2000]
 
@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--tasks", type=int, default=2000)
-    parser.add_argument("--out", default="results/scale.json")
+    parser.add_argument("--out", default="results/raw/scale.json")
     parser.add_argument("--scheduler-only", action="store_true",
                         help="Only measure the scheduler; update --out in place.")
     args = parser.parse_args()

@@ -181,6 +181,9 @@ class MethodSpec:
         if default != self.name:
             raise MicrosightError(f"{where}: its config's 'method' field defaults to "
                                   f"{default!r}; declare method: Literal[{self.name!r}]")
+        if not self.metrics:
+            raise MicrosightError(f"{where}: declare the test metrics its evaluation reports "
+                                  "(metrics=...; the first one decides the verdict)")
         if self.needs_target not in (True, False, None):
             raise MicrosightError(f"{where}: needs_target must be True, False or None")
         unknown = set(self.outputs) - OUTPUT_KINDS

@@ -13,6 +13,7 @@ INSTANCE_METRICS = ("ap@0.5", "ap@0.75", "ap@0.9", "f1@0.5", "pq@0.5", "precisio
 #: What every segmentation method declares alike (``MethodSpec(..., **SEGMENTATION_SPEC)``).
 SEGMENTATION_SPEC = {"family": "segmentation", "needs_target": True,
                      "outputs": ("labels", "probabilities", "objects"),
+                     "metrics": INSTANCE_METRICS,
                      "predictor": ".predict_image", "evaluator": ".evaluate_model",
                      "ensembles": True, "exports": True}
 

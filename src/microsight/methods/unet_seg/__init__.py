@@ -10,11 +10,11 @@ from microsight.methods.unet_seg.config import UNetSegConfig
 
 SPEC = MethodSpec(
     name="unet-seg",
-    **SEGMENTATION_SPEC,
+    # Class maps are scored by IoU and Dice too.
+    **{**SEGMENTATION_SPEC, "metrics": INSTANCE_METRICS + ("mean_iou", "mean_dice", "accuracy")},
     summary="semantic segmentation (background / object / boundary) with class probabilities",
     config_class=UNetSegConfig,
     module="microsight.methods.unet_seg.module:UNetSegModule",
-    metrics=INSTANCE_METRICS + ("mean_iou", "mean_dice", "accuracy"),
     network_output="per-class probabilities (softmax); labels are the argmax",
     citation="Ronneberger et al., U-Net, MICCAI 2015",
 )
