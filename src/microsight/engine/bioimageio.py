@@ -121,7 +121,7 @@ def is_microsight_package(path: str | Path) -> bool:
 
 def _maps_output(model: Model) -> bool:
     """True when microsight maps the network output back to intensities (restoration)."""
-    return getattr(type(model.module), "predict_image", None) is None
+    return get_method(model.method).tiled
 
 
 def _channel_kwargs(v05: Any, gain: list[float], offset: list[float]) -> Any:
@@ -273,7 +273,7 @@ def _tensors(model: Model, v05: Any, folder: Path, pre: list, post: list
     with torch.no_grad():
         yn = ExportedNetwork(module)(torch.from_numpy(xn)).numpy()
     y = _apply(post, yn.astype(np.float64), tuple(range(2, 2 + ndim)))
-    scale = int(getattr(module, "output_scale", 1) or 1)
+    scale = int(module.output_scale)
     np.save(folder / "test_input.npy", x)
     np.save(folder / "test_output.npy", y)
     def names(n: int, stem: str) -> list:

@@ -116,9 +116,9 @@ def metadata(model: Model, fmt: str, x: torch.Tensor, check: dict[str, float]) -
         "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "axes": "BC" + ("ZYX" if ndim == 3 else "YX"),
         "in_channels": module.in_channels,
-        "out_channels": int(getattr(module, "out_channels", 0)),
+        "out_channels": int(module.out_channels),
         "size_multiple": max(1, module.divisor),
-        "output_scale": int(getattr(module, "output_scale", 1) or 1),
+        "output_scale": int(module.output_scale),
         "normalization": model.normalization,
         "input": "percentile-normalized: (x - low) / (high - low) with the 'normalization' "
                  "values (dataset mode) or this image's percentiles (per-image mode)",

@@ -480,9 +480,10 @@ def _baseline_check(module: MicrosightModule, val: list[tuple[torch.Tensor, torc
     A model that does worse than leaving the image alone (or than a Gaussian blur)
     has learnt nothing useful: say so rather than let its numbers look fine.
     """
-    baselines = getattr(module, "baselines", None)
-    if baselines is None or any(x.shape != y.shape for x, y in val):
+    if get_method(module.method_name).family != "restoration" or any(
+            x.shape != y.shape for x, y in val):
         return None  # not a restoration on the input's grid
+    baselines = module.baselines
     chosen = {k: f for k, f in baselines(module.config).items() if k in _QUICK_BASELINES}
     scores = {}
     for name, fn in chosen.items():
