@@ -31,7 +31,7 @@ HALF = MethodSpec(
     name="half", summary="forgot its loss", family="restoration",
     config_class=ToyConfig.half(), module="toy_method.module:HalfModule",
     training_data="toy_method.module:HalfModule.prepare_training", needs_target=True,
-    outputs=("image",))
+    outputs=("image",), metrics=("psnr",))
 '''
 CONFIG = '''
 from typing import Literal
