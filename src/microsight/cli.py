@@ -8,7 +8,6 @@ hence PyTorch) load inside the commands that need them, so ``--help``,
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -147,7 +146,9 @@ def train(
         cfg = _api().build_config(method, config, data={"patch_size": sizes,
                                                      "batch_size": batch_size},
                                training={"seed": seed})
-    with _stop_on_signals() as stop:
+    from microsight.engine.progress import stop_on_signals
+
+    with stop_on_signals() as stop:
         try:
             model = _api().train(method, input, target, out=out, config=cfg, epochs=epochs,
                                  steps=steps, axes=axes, resume=resume, init_from=init_from,
@@ -162,51 +163,6 @@ def train(
     best, loss = model.qc.get("best_epoch"), model.qc.get("best_val_loss")
     loss_text = "no validation yet" if loss is None else f"validation loss {loss:.4g}"
     console.print(f"model written to {out} (best epoch {best}, {loss_text})")
-
-
-class _Stop:
-    """A cancel signal set by SIGINT or SIGTERM; remembers which one came."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.event = threading.Event()
-        self.signal: Any = None
-
-    def is_set(self) -> bool:
-        return self.event.is_set()
-
-
-@contextlib.contextmanager
-def _stop_on_signals():
-    """Turn the first Ctrl-C / SIGTERM into a cancel request; a second one stops at once.
-
-    Training then ends after the running step with the model folder at its last
-    complete epoch; Lightning never sees a KeyboardInterrupt.
-    """
-    import signal
-    import threading
-
-    stop = _Stop()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-    signals = (signal.SIGINT, signal.SIGTERM)
-    before = {s: signal.getsignal(s) for s in signals}
-
-    def handle(signum, frame):
-        if stop.event.is_set():
-            raise KeyboardInterrupt
-        stop.signal = signal.Signals(signum)
-        stop.event.set()
-
-    for s in signals:
-        signal.signal(s, handle)
-    try:
-        yield stop
-    finally:
-        for s, h in before.items():
-            signal.signal(s, h)
 
 
 @app.command()

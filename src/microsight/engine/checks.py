@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from microsight.engine.bundle import Model
 from microsight.errors import MicrosightError
@@ -70,3 +71,19 @@ def warn_if_incomplete(models: list[Model]) -> None:
 
 class IncompleteModelWarning(UserWarning):
     """A bundle whose training was interrupted before its final steps."""
+
+
+def check_checkpoint(path: Path) -> None:
+    """Refuse a checkpoint that holds anything but tensors and plain values.
+
+    ``torch.load(weights_only=True)`` never runs code from the file: a checkpoint
+    crafted to execute something when unpickled fails here, before training
+    starts, with one line.
+    """
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError...
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        raise MicrosightError(
+            f"{path} is not a plain training checkpoint ({type(exc).__name__}: {first}); "
+            "refusing to load it: delete the checkpoints folder and train again") from None

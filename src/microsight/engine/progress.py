@@ -11,7 +11,8 @@ the running tiles and writes no output.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -78,3 +79,49 @@ class Monitor:
         """``done`` of an item's ``total`` tiles are predicted; then stop if asked to."""
         self.report(ProgressEvent("tiles", done, total))
         self.check()
+
+
+class SignalStop:
+    """A cancel signal set by SIGINT or SIGTERM; remembers which one came."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.event = threading.Event()
+        self.signal: Any = None
+
+    def is_set(self) -> bool:
+        """Whether a signal asked the work to stop."""
+        return self.event.is_set()
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[SignalStop]:
+    """Turn the first Ctrl-C / SIGTERM into a cancel signal; a second one stops at once.
+
+    Training then ends after the running step with the model folder at its last
+    complete epoch; Lightning never sees a KeyboardInterrupt.
+    """
+    import signal
+    import threading
+
+    stop = SignalStop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    before = {s: signal.getsignal(s) for s in signals}
+
+    def handle(signum, frame):
+        if stop.event.is_set():
+            raise KeyboardInterrupt
+        stop.signal = signal.Signals(signum)
+        stop.event.set()
+
+    for s in signals:
+        signal.signal(s, handle)
+    try:
+        yield stop
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)

@@ -32,6 +32,7 @@ from microsight.engine.bundle import (
     write_weights,
 )
 from microsight.engine.callbacks import EpochPrinter, EpochRecorder
+from microsight.engine.checks import check_checkpoint
 from microsight.engine.evaluate import write_training_report
 from microsight.engine.module import MicrosightModule
 from microsight.engine.ood import describe_training_data
@@ -350,22 +351,6 @@ def _stop_if_cancelled(monitor: Monitor, out: Path) -> None:
     if monitor.cancelled:
         raise Cancelled(f"training stopped during its final steps; {out} keeps every epoch: "
                         "finish the thresholds, data description and report with --resume")
-
-
-def check_checkpoint(path: Path) -> None:
-    """Refuse a checkpoint that holds anything but tensors and plain values.
-
-    ``torch.load(weights_only=True)`` never runs code from the file: a checkpoint
-    crafted to execute something when unpickled fails here, before training
-    starts, with one line.
-    """
-    try:
-        torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError...
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
-        raise MicrosightError(
-            f"{path} is not a plain training checkpoint ({type(exc).__name__}: {first}); "
-            "refusing to load it: delete the checkpoints folder and train again") from None
 
 
 def _weights_only(trainer: L.Trainer) -> dict[str, bool]:
