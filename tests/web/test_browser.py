@@ -154,7 +154,7 @@ def test_whole_flow_on_sample_data(driver, server, tmp_path):
     css(driver, "#to-model").click()
     css(driver, "#evaluate").click()
     wait(driver, lambda d: status(d) == "done", TRAIN_TIMEOUT)
-    assert "best classical method" in text(driver, "eval-verdict")
+    assert "best classical baseline" in text(driver, "eval-verdict")
     assert driver.find_elements(By.CSS_SELECTOR, "iframe.report")
     report = fetch(css(driver, "#report-link").get_attribute("href"), token(driver))
     assert b"<html" in report[:500].lower()
@@ -183,7 +183,8 @@ def test_restart_the_server_and_resume(driver, tmp_path):
     try:
         driver.get(server.url)
         add_sample(driver, server)
-        fill_training(driver, server, "resumable", epochs=8, steps=4)
+        # Epochs long enough that the run cannot end between its first epoch and the kill.
+        fill_training(driver, server, "resumable", epochs=8, steps=40)
         css(driver, "#start").click()
         wait(driver, lambda d: text(d, "last-epoch"), TRAIN_TIMEOUT)
         job_url = driver.current_url
