@@ -139,7 +139,7 @@ def predict_rows(predictor: TiledPredictor, shape: tuple[int, ...],
         # The same batches, in the same order, as the whole-item run: same sums.
         for i in range(0, len(regions), s.batch_size):
             chunk = regions[i:i + s.batch_size]
-            out = predictor._forward([_pad(read(r), padded) for r in chunk])
+            out = predictor._forward([_pad(read(r), padded) for r in chunk]).cpu().numpy()
             w = weight[:, lo - s0:hi - s0]
             for region, pred in zip(chunk, out, strict=True):
                 local = (slice(None), slice(lo - a, hi - a)) + region[1:]
