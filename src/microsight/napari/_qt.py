@@ -6,7 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QStackedWidget,
+    QWidget,
+)
 
 from microsight.errors import Cancelled, MicrosightError
 
@@ -103,3 +113,22 @@ class PathField(QWidget):
     def setText(self, text: str) -> None:
         """Set the path."""
         self.edit.setText(text)
+
+
+def data_pages(input_layer: QWidget, target_layer: QWidget, input_folder: QWidget,
+               target_folder: QWidget, target_label: str) -> QStackedWidget:
+    """Two pages of data pickers, from layers (page 0) or from folders (page 1)."""
+    layers, folders = QWidget(), QWidget()
+    lf, ff = QFormLayout(layers), QFormLayout(folders)
+    for form in (lf, ff):
+        form.setContentsMargins(0, 0, 0, 0)
+    lf.addRow("image", input_layer)
+    lf.addRow(target_label, target_layer)
+    ff.addRow("input", input_folder)
+    ff.addRow(target_label, target_folder)
+    pages = QStackedWidget()
+    pages.addWidget(layers)
+    pages.addWidget(folders)
+    # Only as tall as its form: the space below goes to the results.
+    pages.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+    return pages

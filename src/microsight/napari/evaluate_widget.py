@@ -15,8 +15,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSizePolicy,
-    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -25,7 +23,7 @@ from qtpy.QtWidgets import (
 
 from microsight import api
 from microsight.errors import MicrosightError
-from microsight.napari._qt import LayerPicker, PathField, report_error, start_worker
+from microsight.napari._qt import LayerPicker, PathField, data_pages, report_error, start_worker
 from microsight.napari.train_widget import layers_to_folders
 
 
@@ -78,19 +76,8 @@ class EvaluateWidget(QWidget):
         self.open_button.clicked.connect(self.open_report)
 
     def _layout(self) -> None:
-        layers, folders = QWidget(), QWidget()
-        lf, ff = QFormLayout(layers), QFormLayout(folders)
-        for form in (lf, ff):
-            form.setContentsMargins(0, 0, 0, 0)
-        lf.addRow("image", self.input_layer)
-        lf.addRow("ground truth", self.target_layer)
-        ff.addRow("input", self.input_folder)
-        ff.addRow("ground truth", self.target_folder)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(layers)
-        self.pages.addWidget(folders)
-        # Only as tall as its form: the space below goes to the results.
-        self.pages.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.pages = data_pages(self.input_layer, self.target_layer, self.input_folder,
+                                 self.target_folder, "ground truth")
         top = QFormLayout()
         top.addRow("model", self.model)
         top.addRow("data from", self.source)

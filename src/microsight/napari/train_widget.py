@@ -22,8 +22,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -31,7 +29,14 @@ from qtpy.QtWidgets import (
 from microsight import api
 from microsight.engine.progress import ProgressEvent
 from microsight.errors import MicrosightError
-from microsight.napari._qt import LayerPicker, PathField, Relay, report_error, start_worker
+from microsight.napari._qt import (
+    LayerPicker,
+    PathField,
+    Relay,
+    data_pages,
+    report_error,
+    start_worker,
+)
 from microsight.napari.curve import LossCurve
 from microsight.napari.form import SchemaForm
 
@@ -117,19 +122,8 @@ class TrainWidget(QWidget):
         self._method_changed(self.method.currentText())
 
     def _layout(self) -> None:
-        layers, folders = QWidget(), QWidget()
-        lf, ff = QFormLayout(layers), QFormLayout(folders)
-        for form in (lf, ff):
-            form.setContentsMargins(0, 0, 0, 0)
-        lf.addRow("image", self.input_layer)
-        lf.addRow("target", self.target_layer)
-        ff.addRow("input", self.input_folder)
-        ff.addRow("target", self.target_folder)
-        self.data_pages = QStackedWidget()
-        self.data_pages.addWidget(layers)
-        self.data_pages.addWidget(folders)
-        # Only as tall as its form: the space below goes to the results.
-        self.data_pages.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.data_pages = data_pages(self.input_layer, self.target_layer, self.input_folder,
+                                 self.target_folder, "target")
         top = QFormLayout()
         top.addRow("method", self.method)
         top.addRow("data from", self.source)
