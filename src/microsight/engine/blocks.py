@@ -25,11 +25,12 @@ import numpy as np
 
 from microsight.data.layout import (
     check_channels,
+    finite_region_reader,
     item_indices,
+    item_sampler,
     item_to_output,
     output_axes,
     output_shape,
-    read_item,
     write_key,
 )
 from microsight.data.normalization import Normalizer
@@ -156,12 +157,11 @@ def predict_block(bundle: str, source: Source, x_norm: Normalizer, settings: Til
     predictor = TiledPredictor(model.module, settings)
     spatial = source.spatial()
 
+    read_raw = finite_region_reader(image.data, image.axes, source.ndim, source.index,
+                                    Path(source.path).name)
+
     def read(region):
-        block = read_item(image.data, image.axes, source.ndim, source.index, region)
-        if not np.isfinite(block).all():
-            raise MicrosightError(f"{Path(source.path).name} contains NaN or infinite "
-                                  "values; replace them (e.g. with 0) before predicting")
-        return x_norm.apply(block)
+        return x_norm.apply(read_raw(region))
 
     dense = predict_rows(predictor, spatial, read, rows)
     region = (slice(*rows),) + tuple(slice(0, n) for n in spatial[1:])
@@ -195,10 +195,9 @@ def prepare(model: Model, image_path: str | Path, axes: str | None, rows: int | 
                               "files and predict the folder")
     source = Source(str(image_path), image.axes, ndim, indices[0])
     spatial = source.spatial()
-    step = max(1, int(np.ceil((np.prod(spatial) / 4e6) ** (1 / ndim))))
     # The subsample a single process fits a per-image normalizer on.
-    x_norm = input_normalizer(model.normalization, lambda: read_item(
-        image.data, image.axes, ndim, source.index, (slice(None, None, step),) * ndim))
+    x_norm = input_normalizer(model.normalization, item_sampler(
+        image.data, image.axes, ndim, source.index, spatial))
     n_rows = int(rows or DEFAULT_ROWS[ndim])
     return source, image, n_rows, x_norm
 
