@@ -80,6 +80,28 @@ def methods() -> None:
 
 
 @app.command()
+def models(
+    name: Annotated[str | None, typer.Argument(help="Show this model's card.")] = None,
+) -> None:
+    """List the pretrained models shipped with microsight (offline, used by name)."""
+    if name is not None:
+        import yaml
+
+        card = _api().pretrained_card(name)
+        typer.echo(yaml.safe_dump(card, sort_keys=False, width=78, allow_unicode=True), nl=False)
+        return
+    table = Table("name", "task", "MB", "test AP@0.5 / 0.75", title="shipped models")
+    for row in _api().pretrained():
+        test = row["test"]
+        scores = " / ".join(f"{test[k]:.2f}" for k in ("img AP@0.5", "img AP@0.75")
+                            if isinstance(test.get(k), float))
+        table.add_row(row["name"], row["task"], f"{row['size_mb']:.1f}", scores or "—")
+    console.print(table)
+    console.print("use one by name: microsight predict nuclei-fluo img.tif --out labels.tif; "
+                  "its card: microsight models NAME")
+
+
+@app.command()
 def config(
     method: Annotated[str | None, typer.Argument(help="Method name.")] = None,
     schema: Annotated[bool, typer.Option(
@@ -119,7 +141,9 @@ def train(
     steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
     init_from: Annotated[Path | None, typer.Option(
-        help="Fine-tune: start from this model's weights (same method and network).")] = None,
+        help="Fine-tune: start from this model's weights (a model folder, .zip or shipped "
+             "model name, see `microsight models`); its configuration is the default.")] =
+    None,
     axes: Axes = None,
     patch_size: Annotated[str | None, typer.Option(help="Patch size, e.g. 64 or 64,64.")] =
     None,
@@ -143,7 +167,10 @@ def train(
     if sizes is not None and (not sizes or min(sizes) < 1):
         raise MicrosightError(f"--patch-size must be positive integers, got {patch_size!r}")
     if sizes or batch_size is not None or seed is not None:
-        cfg = _api().build_config(method, config, data={"patch_size": sizes,
+        base: Any = config
+        if config is None and init_from is not None and not resume:
+            base = _api().fine_tune_base(init_from)
+        cfg = _api().build_config(method, base, data={"patch_size": sizes,
                                                      "batch_size": batch_size},
                                training={"seed": seed})
     from microsight.engine.progress import stop_on_signals

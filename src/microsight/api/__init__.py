@@ -26,10 +26,12 @@ from microsight.api.models import (
     info,
     load_model,
     methods,
+    pretrained,
+    pretrained_card,
 )
 from microsight.api.prediction import predict, predict_folder, predict_large
 from microsight.api.simulation import simulate_smlm
-from microsight.api.training import train, tune
+from microsight.api.training import fine_tune_base, train, tune
 from microsight.config import available_methods, get_method
 from microsight.errors import Cancelled, OutOfDistributionWarning
 from microsight.io import read_image
@@ -47,6 +49,7 @@ __all__ = [
     "config_template",
     "evaluate",
     "export",
+    "fine_tune_base",
     "get_method",
     "info",
     "load_model",
@@ -54,6 +57,8 @@ __all__ = [
     "predict",
     "predict_folder",
     "predict_large",
+    "pretrained",
+    "pretrained_card",
     "read_image",
     "simulate_smlm",
     "train",

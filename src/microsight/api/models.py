@@ -144,6 +144,42 @@ def export(model: ModelLike, path: str | Path, *, format: str = "zip",
     return export_network(_as_model(model), path, format)[0]
 
 
+def pretrained() -> list[dict[str, Any]]:
+    """The models shipped with microsight (and with installed model distributions).
+
+    Each is found by name, offline: ``predict("nuclei-fluo", image)``,
+    ``load_model("nuclei-fluo")``, ``train(..., init_from="nuclei-fluo")``.
+
+    Returns
+    -------
+    list of dict
+        One summary per model: name, aliases, task, method, data, size_mb and the
+        validation and test metrics of its card.
+    """
+    from microsight.pretrained import pretrained_models
+
+    return [model.summary() for model in pretrained_models().values()]
+
+
+def pretrained_card(name: str) -> dict[str, Any]:
+    """The full card of a shipped model (training data, recipe, metrics, limits).
+
+    Parameters
+    ----------
+    name : str
+        Name or alias, e.g. ``"nuclei-fluo"``.
+
+    Returns
+    -------
+    dict
+        The card, plus ``path`` (its folder) and ``size_mb``.
+    """
+    from microsight.pretrained import require_pretrained
+
+    model = require_pretrained(name)
+    return {**model.card, "path": str(model.path), "size_mb": model.summary()["size_mb"]}
+
+
 def methods() -> dict[str, str]:
     """Registered methods and their one-line summaries."""
     return {name: m.summary for name, m in available_methods().items()}

@@ -65,8 +65,11 @@ def train(
     resume : bool
         Continue the interrupted training in ``out`` (its saved config is used).
     init_from : str or Path, optional
-        Start from this model's weights (fine-tuning on new data); it must be the
-        same method with the same network fields. Lower the learning rate with it.
+        Start from this model's weights (fine-tuning on new data): a model folder,
+        .zip or shipped model name (``"nuclei-fluo"``). It must be the same method
+        with the same network fields; without ``config``, its own configuration
+        (network, patches, normalization) is the starting point. Lower the learning
+        rate with it.
     progress : bool
         Show a progress bar.
     callback : callable, optional
@@ -97,6 +100,8 @@ def train(
             raise MicrosightError(f"nothing to resume: {saved} does not exist")
         cfg = build_config(method, saved, training=training)
     else:
+        if config is None and init_from is not None:
+            config = fine_tune_base(init_from)
         cfg = build_config(method, config, training=training)
     if steps and not epochs:
         # --steps alone: spread the budget over whole epochs so that training ends on an
@@ -172,3 +177,24 @@ def tune(model: str | Path, input: str | Path, target: str | Path, *,
             "thresholds, or the label images hold no objects")
     apply_tuning(folder, loaded, result)
     return result.to_dict()
+
+
+def fine_tune_base(init_from: str | Path) -> dict[str, Any]:
+    """The configuration a fine-tuning run starts from: that of the model it starts from.
+
+    Its network, patches and normalization are kept (the weights need them); its
+    training section is left to the defaults and the overrides of the new run.
+
+    Parameters
+    ----------
+    init_from : str or Path
+        Model folder, .zip or shipped model name.
+
+    Returns
+    -------
+    dict
+        A configuration mapping for :func:`build_config`.
+    """
+    raw = load_model(init_from).config.model_dump(mode="json")
+    raw.pop("training", None)
+    return raw

@@ -20,6 +20,24 @@ def sample_nuclei() -> np.ndarray:
         return tifffile.imread(fh)
 
 
+def sample_nuclei_annotated() -> tuple[np.ndarray, np.ndarray]:
+    """A 256 x 256 fluorescence image of nuclei with its 49 annotated nuclei.
+
+    DSB2018 (CC0), a test image of the benchmark split; see sample_files/PROVENANCE.md.
+
+    Returns
+    -------
+    image, labels : numpy.ndarray
+        uint8 image and uint16 instance label image, axes ``YX``.
+    """
+    folder = files("microsight.data").joinpath("sample_files")
+    with folder.joinpath("nuclei_annotated.tif").open("rb") as fh:
+        image = tifffile.imread(fh)
+    with folder.joinpath("nuclei_annotated_labels.tif").open("rb") as fh:
+        labels = tifffile.imread(fh)
+    return image, labels
+
+
 def poisson_gaussian(
     clean: np.ndarray, *, peak_photons: float = 10.0, read_noise: float = 2.0, seed: int = 0
 ) -> np.ndarray:

@@ -35,6 +35,7 @@ from safetensors.torch import save as save_safetensors
 from microsight.config import Configuration, config_to_yaml, get_method, validate_config
 from microsight.engine.files import atomic_write_bytes, atomic_write_text
 from microsight.errors import MicrosightError
+from microsight.pretrained import resolve_model_path
 
 BUNDLE_FORMAT = "microsight-bundle"
 BUNDLE_VERSION = 1
@@ -237,7 +238,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Model
     Parameters
     ----------
     path : str or Path
-        Bundle folder or zip file.
+        Bundle folder or zip file, or the name of a shipped model (``nuclei-fluo``;
+        see ``microsight models``).
     device : str or torch.device
         Where to put the network.
 
@@ -245,9 +247,10 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Model
     -------
     Model
     """
-    path = Path(path)
+    path = resolve_model_path(path)
     if not path.exists():
-        raise MicrosightError(f"model {path} not found")
+        raise MicrosightError(f"model {path} not found (neither a model folder or .zip nor "
+                              "a shipped model: see microsight models)")
     try:
         reader = _BundleReader(path)
     except (zipfile.BadZipFile, OSError, EOFError):

@@ -1,0 +1,93 @@
+"""Pretrained models found by name, offline: the registry, the CLI and the API."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import microsight.pretrained as pretrained
+from microsight.api import load_model, predict
+from microsight.cli import main
+from microsight.errors import MicrosightError
+from microsight.io import read_image, write_image
+
+TINY = Path(__file__).resolve().parents[1] / "data" / "bundles_cf7f17a"
+
+
+@pytest.fixture
+def plugin_root(tmp_path, monkeypatch):
+    """A model distribution holding one tiny distmap model called 'tiny-nuclei'."""
+    root = tmp_path / "models_dist"
+    folder = root / "tiny-nuclei"
+    shutil.copytree(TINY / "distmap", folder)
+    card = {"name": "tiny-nuclei", "aliases": ["tiny"], "task": "nuclei (test)",
+            "method": "distmap", "data": "synthetic blobs",
+            "metrics": {"validation": {"img AP@0.5": 0.5}, "test": {"img AP@0.5": 0.25,
+                                                                    "img AP@0.75": 0.125}}}
+    (folder / "pretrained.yaml").write_text(yaml.safe_dump(card))
+    monkeypatch.setattr(pretrained, "_plugin_roots", lambda: [root])
+    return folder
+
+
+def test_models_lists_and_shows_card(plugin_root, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-nuclei" in out and "0.25 / 0.12" in out
+    assert all(len(line) <= 80 for line in out.splitlines())
+    assert main(["models", "tiny"]) == 0
+    card = yaml.safe_load(capsys.readouterr().out)
+    assert card["name"] == "tiny-nuclei" and Path(card["path"]) == plugin_root
+
+
+def test_unknown_name_lists_the_shipped_ones(plugin_root, capsys):
+    assert main(["models", "nuclei-nope"]) != 0
+    err = capsys.readouterr().err
+    assert "no shipped model called 'nuclei-nope'" in err and "tiny-nuclei" in err
+    with pytest.raises(MicrosightError, match="see microsight models"):
+        load_model("nuclei-nope")
+
+
+def test_predict_by_name_matches_the_folder(plugin_root, tmp_path):
+    image = (TINY.parent / "bundles_cf7f17a" / "distmap_input.tif")
+    by_name = tmp_path / "by_name.tif"
+    assert main(["predict", "tiny-nuclei", str(image), "--out", str(by_name),
+                 "--no-progress"]) == 0
+    by_folder = predict(plugin_root, read_image(image).data)
+    assert np.array_equal(read_image(by_name).data, by_folder)
+    assert load_model("TINY").path == plugin_root
+
+
+def test_a_local_folder_wins_over_a_shipped_name(plugin_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny-nuclei").mkdir()
+    with pytest.raises(MicrosightError, match="not a complete microsight model"):
+        load_model("tiny-nuclei")
+
+
+def test_fine_tune_from_a_name(plugin_root, tmp_path):
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir(), labels.mkdir()
+    yy, xx = np.mgrid[:64, :64]
+    for i in range(2):
+        mask = np.zeros((64, 64), np.uint16)
+        for k, (cy, cx) in enumerate(((16 + i, 16), (44, 40 - i), (20, 48)), start=1):
+            mask[(yy - cy) ** 2 + (xx - cx) ** 2 < 36] = k
+        write_image(images / f"im{i}.tif", (mask > 0) * 200.0 + 10, "YX")
+        write_image(labels / f"im{i}.tif", mask, "YX")
+    out = tmp_path / "tuned"
+    assert main(["train", "distmap", "--input", str(images), "--target", str(labels),
+                 "--out", str(out), "--init-from", "tiny", "--steps", "2", "--epochs", "1",
+                 "--patch-size", "32", "--no-progress"]) == 0
+    assert load_model(out).config.training.init_from == "tiny"
+
+
+def test_a_broken_card_is_skipped_with_a_warning(plugin_root):
+    (plugin_root / "pretrained.yaml").write_text("[not a card")
+    with pytest.warns(UserWarning, match="not a model card"):
+        assert "tiny-nuclei" not in pretrained.pretrained_models()
+
