@@ -278,6 +278,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Model
     state = reader.weights("weights.safetensors")
     module = _module_with_weights(method.module_class, config, info, state, path)
     module.eval().to(device)
+    _inference_layout(module)
     normalization = reader.json("normalization.json")
     if not isinstance(normalization, dict) or "mode" not in normalization:
         raise MicrosightError(f"{path}: normalization.json has no 'mode'; the model is "
@@ -286,6 +287,18 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Model
     qc = reader.json("qc.json") if reader.has("qc.json") else {}
     ood = reader.json("ood.json") if reader.has("ood.json") else None
     return Model(config, module, normalization, info, history, qc, path, ood)
+
+
+def _inference_layout(module: torch.nn.Module) -> None:
+    """Store a 2D network's weights channels-last (NHWC).
+
+    The predictor feeds NHWC tiles; with NHWC weights too, oneDNN skips a reorder of
+    every weight at every call: about a quarter less CPU time per tile for the
+    nuclei-fluo U-Net (0.128 -> 0.095 CPU s per 256 x 256 tile, one thread, A/B in one
+    process). 3D networks keep their layout.
+    """
+    if all(p.ndim != 5 for p in module.parameters()):
+        module.to(memory_format=torch.channels_last)
 
 
 def _read_history(reader: _BundleReader) -> list[dict[str, Any]]:
