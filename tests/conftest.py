@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+import yaml
 
 TINY_CONFIG = {
     "name": "tiny",
@@ -60,3 +62,20 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory):
     low, high = write_pairs(root)
     model = train("care", low, high, out=root / "model", config=TINY_CONFIG, progress=False)
     return model, low, high
+
+
+@pytest.fixture
+def plugin_root(tmp_path, monkeypatch):
+    """A model distribution holding one tiny distmap model called 'tiny-nuclei'."""
+    root = tmp_path / "models_dist"
+    folder = root / "tiny-nuclei"
+    shutil.copytree(Path(__file__).parent / "data" / "bundles_cf7f17a" / "distmap", folder)
+    card = {"name": "tiny-nuclei", "aliases": ["tiny"], "task": "nuclei (test)",
+            "method": "distmap", "data": "synthetic blobs",
+            "metrics": {"validation": {"img AP@0.5": 0.5}, "test": {"img AP@0.5": 0.25,
+                                                                    "img AP@0.75": 0.125}}}
+    (folder / "pretrained.yaml").write_text(yaml.safe_dump(card))
+    import microsight.pretrained as pretrained
+
+    monkeypatch.setattr(pretrained, "_plugin_roots", lambda: [root])
+    return folder

@@ -82,8 +82,15 @@ def methods() -> None:
 @app.command()
 def models(
     name: Annotated[str | None, typer.Argument(help="Show this model's card.")] = None,
+    copy_to: Annotated[Path | None, typer.Option(
+        help="Copy the model NAME into this new folder (to tune or share it).")] = None,
 ) -> None:
     """List the pretrained models shipped with microsight (offline, used by name)."""
+    if copy_to is not None:
+        if name is None:
+            raise MicrosightError("give the model to copy: microsight models NAME --copy-to DIR")
+        console.print(f"copied {name} to {_api().copy_pretrained(name, copy_to)}")
+        return
     if name is not None:
         import yaml
 

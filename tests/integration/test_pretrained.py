@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +15,6 @@ from microsight.errors import MicrosightError
 from microsight.io import read_image, write_image
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "bundles_cf7f17a"
-
-
-@pytest.fixture
-def plugin_root(tmp_path, monkeypatch):
-    """A model distribution holding one tiny distmap model called 'tiny-nuclei'."""
-    root = tmp_path / "models_dist"
-    folder = root / "tiny-nuclei"
-    shutil.copytree(TINY / "distmap", folder)
-    card = {"name": "tiny-nuclei", "aliases": ["tiny"], "task": "nuclei (test)",
-            "method": "distmap", "data": "synthetic blobs",
-            "metrics": {"validation": {"img AP@0.5": 0.5}, "test": {"img AP@0.5": 0.25,
-                                                                    "img AP@0.75": 0.125}}}
-    (folder / "pretrained.yaml").write_text(yaml.safe_dump(card))
-    monkeypatch.setattr(pretrained, "_plugin_roots", lambda: [root])
-    return folder
 
 
 def test_models_lists_and_shows_card(plugin_root, capsys, monkeypatch):
@@ -90,4 +74,13 @@ def test_a_broken_card_is_skipped_with_a_warning(plugin_root):
     (plugin_root / "pretrained.yaml").write_text("[not a card")
     with pytest.warns(UserWarning, match="not a model card"):
         assert "tiny-nuclei" not in pretrained.pretrained_models()
+
+
+
+def test_copy_pretrained_never_replaces(plugin_root, tmp_path, capsys):
+    dest = tmp_path / "mine"
+    assert main(["models", "tiny", "--copy-to", str(dest)]) == 0
+    assert (dest / "weights.safetensors").is_file() and load_model(dest).method == "distmap"
+    assert main(["models", "tiny", "--copy-to", str(dest)]) != 0
+    assert "exists; nothing was copied" in capsys.readouterr().err
 

@@ -180,6 +180,41 @@ def pretrained_card(name: str) -> dict[str, Any]:
     return {**model.card, "path": str(model.path), "size_mb": model.summary()["size_mb"]}
 
 
+def copy_pretrained(name: str, folder: str | Path) -> Path:
+    """Copy a shipped model into a model folder of yours (to tune, fine-tune, share).
+
+    Parameters
+    ----------
+    name : str
+        Name or alias of the shipped model.
+    folder : str or Path
+        A new folder; an existing path is never replaced.
+
+    Returns
+    -------
+    Path
+        The folder written.
+    """
+    import shutil
+    import tempfile
+
+    from microsight.pretrained import require_pretrained
+
+    model = require_pretrained(name)
+    folder = Path(folder)
+    if folder.exists():
+        raise MicrosightError(f"{folder} exists; nothing was copied: choose a new folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        shutil.copytree(model.path, tmp, dirs_exist_ok=True)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
 def methods() -> dict[str, str]:
     """Registered methods and their one-line summaries."""
     return {name: m.summary for name, m in available_methods().items()}

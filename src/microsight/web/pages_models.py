@@ -114,9 +114,23 @@ def download_results(ident: str, request: Request) -> FileResponse:
 
 
 @router.get("/models", response_class=HTMLResponse)
-async def models_page(request: Request) -> HTMLResponse:
-    """Every model in the data folder."""
+async def models_page(request: Request, message: str = "") -> HTMLResponse:
+    """Every model in the data folder, and the pretrained models shipped with microsight."""
+    from microsight import api
+
     store: Store = request.app.state.store
     entries = [(f"/models/{m}", m, "") for m in store.models()]
-    return _render(request, "list.html", step=4, heading="4 Check and 5 Predict: models",
-                   entries=entries)
+    return _render(request, "models.html", step=4, heading="4 Check and 5 Predict: models",
+                   entries=entries, shipped=api.pretrained(), message=message)
+
+
+@router.post("/models/pretrained/{name}")
+def add_pretrained(name: str, request: Request) -> Response:
+    """Copy a shipped model into the data folder, where it is checked and used like any."""
+    from microsight import api
+
+    store: Store = request.app.state.store
+    target = store.path("models", safe_name(name))
+    if not target.exists():
+        api.copy_pretrained(name, target)
+    return RedirectResponse(f"/models/{safe_name(name)}", status_code=303)
