@@ -115,3 +115,11 @@ def test_repeat_warning_says_how_to_fix_it():
     warnings, _ = check_split(items, [items[0].copy()], patch_size=[32, 32])
     (repeat,) = [w for w in warnings if "repeat" in w]
     assert "--val-input/--val-target" in repeat and "--group-pattern REGEX" in repeat
+
+
+def test_one_large_group_does_not_swallow_validation():
+    names = [f"big_{i:02d}.tif" for i in range(18)] + ["a.tif", "b.tif"]
+    for seed in range(5):
+        data = split_items(_items(20), None, val_fraction=0.1, patch_size=[16, 16],
+                           seed=seed, names=names)
+        assert sorted(data.summary["val_names"]) in (["a.tif"], ["b.tif"], ["a.tif", "b.tif"])

@@ -79,17 +79,18 @@ def _pick(seq: list[np.ndarray] | None, idx: Sequence[int]) -> list[np.ndarray] 
 
 def _by_groups(groups: list[int], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Validation and training item indices: whole groups, in a seeded random order,
-    until the validation share is reached (at least one group on each side)."""
-    n_groups = max(groups) + 1
-    order = np.random.default_rng(seed).permutation(n_groups)
+    as many as fit in the validation share (at least one group on each side)."""
+    sizes = np.bincount(groups)
+    order = [int(g) for g in np.random.default_rng(seed).permutation(len(sizes))]
     want = max(1, round(len(groups) * val_fraction))
-    chosen: set[int] = set()
-    count = 0
-    for g in order[:-1]:
-        if count >= want:
-            break
-        chosen.add(int(g))
-        count += groups.count(int(g))
+    chosen: list[int] = []
+    for g in order:
+        if sizes[chosen].sum() + sizes[g] <= want:
+            chosen.append(g)
+    if not chosen:  # every group is larger than the share: the smallest one
+        chosen = [min(order, key=lambda g: sizes[g])]
+    if len(chosen) == len(sizes):
+        chosen.pop()
     val = [i for i, g in enumerate(groups) if g in chosen]
     train = [i for i, g in enumerate(groups) if g not in chosen]
     return val, train
