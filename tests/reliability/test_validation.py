@@ -125,3 +125,16 @@ def test_bad_validation_options_fail_in_one_line(tmp_path, capsys, extra, messag
     assert code == 2, err
     assert len(err) == 1 and message.format(**names) in err[0], err
     assert not (tmp_path / "m" / "weights.safetensors").exists()
+
+
+def test_method_with_its_own_validation_refuses_val_input(tmp_path):
+    from microsight import train
+    from microsight.errors import MicrosightError
+    from tests.unit.test_method_contract import _tiny
+
+    config, _ = _tiny("deepstorm")  # simulated movies: their validation frames are made too
+    low, _ = write_pairs(tmp_path)
+    with pytest.raises(MicrosightError, match="deepstorm makes its own validation data"):
+        train("deepstorm", "simulate", out=tmp_path / "m", config=config, val_input=low,
+              progress=False)
+    assert not (tmp_path / "m" / "weights.safetensors").exists()
