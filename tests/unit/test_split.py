@@ -123,3 +123,25 @@ def test_one_large_group_does_not_swallow_validation():
         data = split_items(_items(20), None, val_fraction=0.1, patch_size=[16, 16],
                            seed=seed, names=names)
         assert sorted(data.summary["val_names"]) in (["a.tif"], ["b.tif"], ["a.tif", "b.tif"])
+
+
+def test_captures_sharing_one_annotation_stay_together(tmp_path):
+    import tifffile
+
+    from microsight.api import build_config
+    from microsight.config import get_method
+
+    (tmp_path / "img").mkdir()
+    (tmp_path / "lab").mkdir()
+    labels = np.zeros((32, 32), np.uint16)
+    for k in range(6):  # six objects: their random ids almost never come out the same
+        labels[2 + 10 * (k // 3):9 + 10 * (k // 3), 2 + 10 * (k % 3):9 + 10 * (k % 3)] = k + 1
+    other = np.roll(labels, 5, axis=1)
+    for name, lab in (("a.tif", labels), ("b.tif", labels), ("c.tif", other)):
+        tifffile.imwrite(tmp_path / "img" / name, _items(1, seed=len(name))[0][0])
+        tifffile.imwrite(tmp_path / "lab" / name, lab)
+    cfg = build_config("distmap", {"data": {"patch_size": [16, 16], "val_fraction": 0.3}})
+    prepare = get_method("distmap").load().part("training_data")
+    data, _ = prepare(cfg, tmp_path / "img", tmp_path / "lab", None)
+    assert data.summary["groups"] == 2
+    assert data.summary["val_names"] in (["a.tif", "b.tif"], ["c.tif"])

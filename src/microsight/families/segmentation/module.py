@@ -22,6 +22,7 @@ block plus margins of dense maps and labels is held at a time.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,7 @@ class SegmentationModule(MicrosightModule):
                 "corrupt; set data.intensity_jitter: 0")
         ndim = len(config.data.patch_size)
         rng = np.random.default_rng(config.training.seed)
+        relabeled: dict[bytes, np.ndarray] = {}
 
         def load(images: str | Path, labels: str | Path):
             inputs, targets, summary = load_items(images, labels, ndim=ndim,
@@ -188,7 +190,12 @@ class SegmentationModule(MicrosightModule):
                         f"target {summary['item_names'][i]} is not a label image: it needs "
                         "whole numbers >= 0 (0 = background)")
                 if cls.uses_instances(config):
-                    targets[i] = relabel_random(t[0], rng)[None].astype(np.float32)
+                    # One annotation shared by several captures stays identical, so that
+                    # the split keeps those captures together.
+                    key = hashlib.blake2b(t.tobytes(), digest_size=16).digest()
+                    if key not in relabeled:
+                        relabeled[key] = relabel_random(t[0], rng)[None].astype(np.float32)
+                    targets[i] = relabeled[key]
             summary["objects"] = int(sum(len(np.unique(t)) - 1 for t in targets)) \
                 if cls.uses_instances(config) else None
             return inputs, targets, summary
