@@ -161,6 +161,16 @@ def train(
              "processes).")] = None,
     num_nodes: Annotated[int | None, typer.Option(
         help="Machines of a multi-node run (e.g. a SLURM job).")] = None,
+    val_input: Annotated[Path | None, typer.Option(
+        help="Validation images (file or folder), e.g. other fields of view: no automatic "
+             "split, training uses all of --input/--target.")] = None,
+    val_target: Annotated[Path | None, typer.Option(
+        help="Targets of the --val-input images (paired by file name).")] = None,
+    group_pattern: Annotated[str | None, typer.Option(
+        help="Regular expression naming the field of view in the file names (its first "
+             "group, or the match); the automatic split keeps each on one side. Default: "
+             "names differing only by a trailing frame number (_12, -12, _t12) are one.",
+        metavar="REGEX")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train a model; the model folder is updated after every epoch."""
@@ -187,7 +197,9 @@ def train(
             model = _api().train(method, input, target, out=out, config=cfg, epochs=epochs,
                                  steps=steps, axes=axes, resume=resume, init_from=init_from,
                                  progress=progress, cancel=stop,
-                                 devices=devices, num_nodes=num_nodes)
+                                 devices=devices, num_nodes=num_nodes,
+                                 val_input=val_input, val_target=val_target,
+                                 group_pattern=group_pattern)
         except MicrosightError as exc:
             if stop.signal is None:
                 raise

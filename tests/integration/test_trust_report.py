@@ -68,8 +68,20 @@ def test_duplicated_validation_image_warns(tmp_path):
     tifffile.imwrite(low / "im1.tif", 0.5 * tifffile.imread(low / "im0.tif") + 3.0)
     shutil.copy(high / "im0.tif", high / "im1.tif")
     cfg = {**TINY_CONFIG, "training": {**TINY_CONFIG["training"], "epochs": 1}}
-    with pytest.warns(DataSplitWarning, match="repeat training targets"):
-        train("care", low, high, out=tmp_path / "m", config=cfg, progress=False)
+    # The automatic split sees the shared target and keeps both images on one side.
+    with pytest.warns(DataSplitWarning, match="form one group"):
+        train("care", low, high, out=tmp_path / "grouped", config=cfg, progress=False)
+    qc = json.loads((tmp_path / "grouped" / "qc.json").read_text())
+    assert qc["data"]["split_rule"] == "rows"
+    assert qc["overlap"]["targets"]["exact_duplicates"] == 0
+    # Validation data given apart that repeat the training data are named, with the fix.
+    (tmp_path / "vlow").mkdir()
+    (tmp_path / "vhigh").mkdir()
+    shutil.move(low / "im1.tif", tmp_path / "vlow" / "im1.tif")
+    shutil.move(high / "im1.tif", tmp_path / "vhigh" / "im1.tif")
+    with pytest.warns(DataSplitWarning, match="repeat training targets.*--val-input"):
+        train("care", low, high, out=tmp_path / "m", config=cfg, progress=False,
+              val_input=tmp_path / "vlow", val_target=tmp_path / "vhigh")
     qc = json.loads((tmp_path / "m" / "qc.json").read_text())
     assert qc["overlap"]["targets"]["exact_duplicates"] == 1
     assert qc["overlap"]["inputs"]["near_duplicates"] == 1

@@ -11,6 +11,7 @@ from microsight.config import (
     MethodSpec,
     get_method,
 )
+from microsight.data.groups import check_pattern
 from microsight.engine.bundle import Model
 from microsight.engine.checks import (
     IncompleteModelWarning as IncompleteModelWarning,
@@ -41,6 +42,9 @@ def train(
     cancel: CancelSignal | None = None,
     devices: int | None = None,
     num_nodes: int | None = None,
+    val_input: str | Path | None = None,
+    val_target: str | Path | None = None,
+    group_pattern: str | None = None,
 ) -> Model:
     """Train a model and write its bundle to ``out``.
 
@@ -83,26 +87,43 @@ def train(
         Train on several devices (GPUs, or CPU processes) and machines at once with
         distributed data parallel (``training.devices``, ``training.num_nodes``);
         the first process writes the bundle.
+    val_input, val_target : str or Path, optional
+        Validation images (and their targets; none for methods without targets),
+        e.g. other fields of view: training then uses all of ``input``/``target``
+        and no automatic split is made (``data.val_input``, ``data.val_target``).
+    group_pattern : str, optional
+        Regular expression naming the field of view in each file name (its first
+        group, or the whole match); the automatic split keeps each field of view on
+        one side (``data.group_pattern``). By default file names that differ only
+        by a trailing frame/tile number (``_12``, ``-12``, ``_t12``...) are one.
 
     Returns
     -------
     Model
     """
     check_counts(epochs=epochs, steps=steps)
-    check_output(out, inputs=[input, target, config if isinstance(config, (str, Path)) else None,
-                              init_from], kind="bundle")
+    if val_target is not None and val_input is None:
+        raise MicrosightError("--val-target needs --val-input (the validation images it "
+                              "belongs to)")
     training = {"epochs": epochs, "max_steps": steps, "devices": devices,
                 "num_nodes": num_nodes,
                 "init_from": None if init_from is None else str(init_from)}
+    data = {"val_input": _text(val_input), "val_target": _text(val_target),
+            "group_pattern": group_pattern}
+    if group_pattern is not None:
+        check_pattern(group_pattern)
     if resume:
         saved = Path(out) / "config.yaml"
         if not saved.is_file():
             raise MicrosightError(f"nothing to resume: {saved} does not exist")
-        cfg = build_config(method, saved, training=training)
+        cfg = build_config(method, saved, training=training, data=data)
     else:
         if config is None and init_from is not None:
             config = fine_tune_base(init_from)
-        cfg = build_config(method, config, training=training)
+        cfg = build_config(method, config, training=training, data=data)
+    check_output(out, inputs=[input, target, config if isinstance(config, (str, Path)) else None,
+                              init_from, cfg.data.val_input, cfg.data.val_target],
+                 kind="bundle")
     if steps and not epochs:
         # --steps alone: spread the budget over whole epochs so that training ends on an
         # epoch boundary, right after a validation.
@@ -116,7 +137,11 @@ def train(
     # Every part is checked before any data is read: an incomplete method fails at once.
     spec = get_method(method).load()
     _check_target(spec, target)
+    _check_validation(spec, cfg.data.val_input, cfg.data.val_target, input, target)
     data, normalization = spec.part("training_data")(cfg, input, target, axes)
+    if cfg.data.val_input and getattr(data, "summary", {}).get("split_rule") != "given":
+        raise MicrosightError(f"method {method} makes its own validation data and takes no "
+                              "--val-input; drop it")
     return train_model(cfg, data, normalization, out, resume=resume, progress=progress,
                        monitor=Monitor(callback, cancel))
 
@@ -129,6 +154,33 @@ def _check_target(spec: MethodSpec, target: str | Path | None) -> None:
     if spec.needs_target is False and target is not None:
         raise MicrosightError(f"method {spec.name} takes no --target ({spec.summary}); "
                               "drop --target")
+
+
+def _text(path: str | Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _check_validation(spec: MethodSpec, val_input: str | None, val_target: str | None,
+                      input: str | Path, target: str | Path | None) -> None:
+    """Refuse validation data that cannot work, one line each, before any data is read."""
+    if val_input is None:
+        return
+    for option, path in (("--val-input", val_input), ("--val-target", val_target)):
+        if path is not None and not Path(path).exists():
+            raise MicrosightError(f"{option} {path}: no such file or folder; check the path")
+    if Path(val_input).resolve() == Path(input).resolve():
+        raise MicrosightError(f"--val-input {val_input} is the same as --input: validation "
+                              "would repeat the training data; give images of other fields "
+                              "of view (or drop --val-input for an automatic split)")
+    if val_target is not None and target is None:
+        drop = ("it learns from images alone" if spec.needs_target is False
+                else "training has no --target")
+        raise MicrosightError(f"method {spec.name} takes no --val-target ({drop}); drop "
+                              "--val-target")
+    if val_target is None and target is not None:
+        raise MicrosightError(f"method {spec.name} validates on pairs like it trains: give "
+                              "--val-target with the targets of the --val-input images "
+                              "(paired by file name)")
 
 
 def tune(model: str | Path, input: str | Path, target: str | Path, *,
@@ -197,4 +249,6 @@ def fine_tune_base(init_from: str | Path) -> dict[str, Any]:
     """
     raw = load_model(init_from).config.model_dump(mode="json")
     raw.pop("training", None)
+    for key in ("val_input", "val_target", "group_pattern"):  # that model's data, not these
+        raw.get("data", {}).pop(key, None)
     return raw

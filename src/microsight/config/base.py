@@ -8,6 +8,7 @@ describes itself. Every default trains on a 2-core laptop CPU.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import (
@@ -65,8 +66,28 @@ class DataConfig(StrictModel):
         gt=0,
         lt=1,
         description=(
-            "Share of the data held out for validation: whole images when there are several, "
-            "otherwise the bottom part of the single image."
+            "Share of the data held out for validation: whole groups of images (a field of "
+            "view with all its frames, see group_pattern) when there are several, otherwise "
+            "the bottom rows of every image. Not used with val_input."
+        ),
+    )
+    val_input: str | None = Field(
+        None,
+        description=(
+            "Validation images (a file or folder), e.g. other fields of view: training then "
+            "uses every training image and validation uses these (no automatic split)."
+        ),
+    )
+    val_target: str | None = Field(
+        None, description="Targets of val_input (file or folder, paired by file name)."
+    )
+    group_pattern: str | None = Field(
+        None,
+        description=(
+            "Regular expression searched in every file name; its first group (or the whole "
+            "match) names the field of view, and the automatic split keeps each field of view "
+            "on one side. Default: names differing only by a trailing frame/tile number "
+            "(_12, -12, _t12, _z12, _frame12, frame12) are one field of view."
         ),
     )
     foreground_fraction: float = Field(
@@ -102,6 +123,22 @@ class DataConfig(StrictModel):
         if any(v < 8 for v in value):
             raise ValueError(f"every patch size must be at least 8 pixels, got {value}")
         return value
+
+    @field_validator("group_pattern")
+    @classmethod
+    def _pattern_ok(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _target_with_input(self) -> DataConfig:
+        if self.val_target and not self.val_input:
+            raise ValueError("val_target needs val_input (the validation images it belongs to)")
+        return self
 
     @model_validator(mode="after")
     def _square_for_rotations(self) -> DataConfig:

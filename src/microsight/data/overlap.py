@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from microsight.data.split import SPLIT_FIX
+
 __all__ = ["OverlapResult", "check_split", "find_overlap"]
 
 NEAR_THRESHOLD = 0.98
@@ -224,6 +226,6 @@ def check_split(
                 f"Validation {name} repeat training {name}: {len(res.exact)} identical and "
                 f"{len(res.near)} near-identical patch(es) of {res.val_patches} checked; the "
                 "validation score is optimistic. Keep every field of view (and all captures "
-                "of it) on one side of the split."
+                f"of it) on one side of the split: {SPLIT_FIX}."
             )
     return warnings, counts

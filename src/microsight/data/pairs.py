@@ -1,4 +1,4 @@
-"""Training images: load, pair, check and split into training and validation.
+"""Training images: load, pair and check (the split is in :mod:`microsight.data.split`).
 
 Everything a user can get wrong about training data is caught here, with
 one line naming the file and the fix: missing partners, mismatched shapes,
@@ -7,14 +7,17 @@ NaN/Inf, images smaller than a patch, empty folders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from microsight.data.layout import item_indices, read_item
+from microsight.data.split import TrainingSet, split_items
 from microsight.errors import MicrosightError
 from microsight.io import Image, read_images
+
+# TrainingSet and split_items live in data.split; importable from here as before.
+__all__ = ["TrainingSet", "check_complex", "load_items", "split_items"]
 
 
 def check_complex(image: Image) -> None:
@@ -23,26 +26,6 @@ def check_complex(image: Image) -> None:
         name = image.path.name if image.path else "the image"
         raise MicrosightError(f"{name} has complex pixels; save the magnitude (or real and "
                               "imaginary parts as channels) as a real-valued image first")
-
-
-@dataclass
-class TrainingSet:
-    """Channels-first float32 items, split into training and validation."""
-
-    train_inputs: list[np.ndarray]
-    train_targets: list[np.ndarray] | None
-    val_inputs: list[np.ndarray]
-    val_targets: list[np.ndarray] | None
-    summary: dict = field(default_factory=dict)
-
-    @property
-    def in_channels(self) -> int:
-        return int(self.train_inputs[0].shape[0])
-
-    @property
-    def out_channels(self) -> int:
-        src = self.train_targets if self.train_targets is not None else self.train_inputs
-        return int(src[0].shape[0])
 
 
 def _item_names(image: Image, ndim: int) -> list[str]:
@@ -180,71 +163,3 @@ def _constant(items: list[np.ndarray], what: str) -> list[str]:
     kind = "all zero (label images with no objects?)" if value == 0 else f"constant ({value:g})"
     share = "every" if len(flat) == len(items) else f"{len(flat)} of {len(items)}"
     return [f"{share} {what} image(s) are {kind}: there is nothing to learn from them"]
-
-
-def _check_size(items: list[np.ndarray], patch: list[int], what: str) -> None:
-    for x in items:
-        if any(s < p for s, p in zip(x.shape[1:], patch, strict=True)):
-            size = "x".join(map(str, x.shape[1:]))
-            raise MicrosightError(
-                f"a {what} image is {size} pixels but patch_size is "
-                f"{'x'.join(map(str, patch))}; use a smaller --patch-size"
-            )
-
-
-def split_items(
-    inputs: list[np.ndarray],
-    targets: list[np.ndarray] | None,
-    *,
-    val_fraction: float,
-    patch_size: list[int],
-    seed: int = 0,
-) -> TrainingSet:
-    """Hold out validation data: whole items when there are several, else a band of rows.
-
-    Parameters
-    ----------
-    inputs, targets : list of array
-        Channels-first items (``targets`` may be ``None`` for self-supervised methods).
-    val_fraction : float
-        Share of the data to hold out.
-    patch_size : list of int
-        Training patch size; both parts must hold at least one patch.
-    seed : int
-        Seed of the image shuffle.
-
-    Returns
-    -------
-    TrainingSet
-    """
-    _check_size(inputs, patch_size, "training")
-    if len(inputs) >= 2:
-        order = np.random.default_rng(seed).permutation(len(inputs))
-        n_val = max(1, round(len(inputs) * val_fraction))
-        val_idx, train_idx = sorted(order[:n_val]), sorted(order[n_val:])
-        pick = lambda seq, idx: None if seq is None else [seq[i] for i in idx]  # noqa: E731
-        return TrainingSet(
-            pick(inputs, train_idx), pick(targets, train_idx),
-            pick(inputs, val_idx), pick(targets, val_idx),
-            {"split": f"{len(train_idx)} item(s) for training, {len(val_idx)} for validation",
-             "val_items": [int(i) for i in val_idx]},
-        )
-    x = inputs[0]
-    rows = x.shape[-2]
-    n_val = max(patch_size[-2], int(round(rows * val_fraction)))
-    if rows - n_val < patch_size[-2]:
-        raise MicrosightError(
-            f"the single training image has {rows} rows: too few to hold out {n_val} rows for "
-            "validation and keep a patch for training; give more images or a smaller patch"
-        )
-    cut = rows - n_val
-
-    def part(seq, sl):
-        return None if seq is None else [seq[0][..., sl, :].copy()]
-
-    return TrainingSet(
-        part(inputs, slice(0, cut)), part(targets, slice(0, cut)),
-        part(inputs, slice(cut, None)), part(targets, slice(cut, None)),
-        {"split": f"one image: rows 0-{cut - 1} for training, rows {cut}-{rows - 1} for "
-                  "validation"},
-    )

@@ -123,6 +123,8 @@ def write_model_card(folder: Path, model: Model) -> None:
         + (f" -> `{data['target']}`" if "target" in data else ""),
         f"- axes of the training data: {', '.join(data.get('axes', [])) or '?'}",
         f"- split: {data.get('split', '?')}",
+        *([f"- validation images: {data['validation_files']}"]
+          if data.get("validation_files") else []),
         *([f"- fine-tuned from `{model.config.training.init_from}`"]
           if model.config.training.init_from else []),
         f"- epochs run: {len(model.history)}; best epoch: {best}",

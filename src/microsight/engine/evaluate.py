@@ -270,7 +270,7 @@ def model_sections(report: Report, model: Model) -> None:
         The model (its ``history`` and ``qc.json`` are read).
     """
     data = {k: v for k, v in (model.qc.get("data") or {}).items()
-            if k not in ("item_names", "val_items")}
+            if k not in ("item_names", "val_items", "val_names")}
     if data:
         report.add_key_values("Training data", data)
     add_training_sections(report, model.history, model.qc)

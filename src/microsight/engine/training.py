@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader
 from microsight.config import Configuration, get_method
 from microsight.data.normalization import fit_normalizer
 from microsight.data.overlap import check_split
-from microsight.data.pairs import TrainingSet, load_items, split_items
+from microsight.data.pairs import TrainingSet, load_items
+from microsight.data.split import load_and_split
 from microsight.data.tiling import tile_starts
 from microsight.engine.bundle import (
     Model,
@@ -87,7 +88,8 @@ def normalize_inputs(data: TrainingSet, config: Configuration, out_channels: int
 def prepare_supervised(config: Configuration, input_path: str | Path,
                        target_path: str | Path | None, axes: str | None = None
                        ) -> tuple[TrainingSet, dict[str, Any]]:
-    """Load, check, split and normalize training data.
+    """Load, check, split and normalize training data (or load the validation data
+    given in ``config.data.val_input``).
 
     Returns
     -------
@@ -95,11 +97,11 @@ def prepare_supervised(config: Configuration, input_path: str | Path,
         The normalized set and the normalization parameters for the bundle.
     """
     ndim = len(config.data.patch_size)
-    inputs, targets, summary = load_items(input_path, target_path, ndim=ndim,
-                                          axes=axes or config.data.axes)
-    data = split_items(inputs, targets, val_fraction=config.data.val_fraction,
-                       patch_size=config.data.patch_size, seed=config.training.seed)
-    data.summary = {**summary, **data.summary}
+
+    def load(inputs: str | Path, targets: str | Path | None):
+        return load_items(inputs, targets, ndim=ndim, axes=axes or config.data.axes)
+
+    data = load_and_split(config, load, input_path, target_path)
     return data, normalize_set(data, config)
 
 
@@ -419,7 +421,8 @@ def _check_split(data: TrainingSet, patch_size: list[int], out: Path, progress: 
     to inputs) and validation that repeats training data or is too small."""
     checks, overlap = check_split(data.train_inputs, data.val_inputs, patch_size=patch_size,
                                   train_targets=data.train_targets, val_targets=data.val_targets)
-    checks = list(data.summary.get("warnings", [])) + list(checks)
+    checks = (list(data.summary.get("warnings", [])) + list(data.summary.get(
+        "split_warnings", [])) + list(checks))
     update_qc(out, {"data_checks": checks, "overlap": overlap})
     for text in checks:
         if progress:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# Set elsewhere in the flow (data set axes, fine-tune choice) or not a user setting.
-SKIP = {"version", "name", "method.method", "data.axes", "training.init_from"}
+# Set elsewhere in the flow (data set axes, fine-tune choice) or not a user setting;
+# validation folders are server paths, which the app only takes as stored data sets.
+SKIP = {"version", "name", "method.method", "data.axes", "training.init_from",
+        "data.val_input", "data.val_target"}
 SECTIONS = {"method": "Network", "data": "Training patches",
             "data.normalization": "Intensity normalization", "training": "Optimization"}
 # Shown above the fold; everything else goes under "Advanced settings".

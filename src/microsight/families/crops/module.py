@@ -102,13 +102,17 @@ class CropMixin:
         if not root.exists():
             raise MicrosightError(f"{root}: folder not found; check the path")
         flat = cls.allow_unlabelled
-        if (root / "train").is_dir() and (root / "val").is_dir():
-            xt, yt, names, _ = load_unlabelled_or_classes(root / "train", size, axes, flat)
+        given = config.data.val_input
+        if given or ((root / "train").is_dir() and (root / "val").is_dir()):
+            tr, va = (root, Path(given)) if given else (root / "train", root / "val")
+            xt, yt, names, _ = load_unlabelled_or_classes(tr, size, axes, flat)
             if names == ["unlabelled"]:
-                xv, yv, _, _ = load_unlabelled_or_classes(root / "val", size, axes, flat)
+                xv, yv, _, _ = load_unlabelled_or_classes(va, size, axes, flat)
             else:
-                xv, yv, _, _ = load_class_folder(root / "val", size, axes=axes, classes=names)
-            split = "fixed: train/ and val/ subfolders"
+                xv, yv, _, _ = load_class_folder(va, size, axes=axes, classes=names)
+            split = ("fixed: validation crops given apart (--val-input)" if given else
+                     "fixed: train/ and val/ subfolders")
+            rule = "given" if given else "folders"
         else:
             x, y, names, _ = load_unlabelled_or_classes(root, size, axes, flat)
             f = config.data.val_fraction
@@ -119,6 +123,7 @@ class CropMixin:
             xt, yt, xv, yv = x[part == "train"], y[part == "train"], x[part == "val"], y[
                 part == "val"]
             split = f"stratified per class, {f:.0%} validation, seed {config.training.seed}"
+            rule = "stratified"
         if len(names) < 2 and not flat:
             raise MicrosightError(
                 f"{root}: found only class {names[0]!r}; classification needs at least 2 class "
@@ -136,7 +141,7 @@ class CropMixin:
                    "classes": dict(zip(names, class_counts(np.concatenate([yt, yv]), n).tolist(),
                                        strict=True)),
                    "train": int(len(xt)), "val": int(len(xv)), "split": split,
-                   "crop_size": size}
+                   "split_rule": rule, "crop_size": size}
         data = CropSet(list(xt), maps(yt), list(xv), maps(yv), summary, n_classes=n)
         return data, normalization
 

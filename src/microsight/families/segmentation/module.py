@@ -22,6 +22,7 @@ block plus margins of dense maps and labels is held at a time.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,9 @@ from microsight.data.layout import (
     write_key,
 )
 from microsight.data.normalization import subsample
-from microsight.data.pairs import TrainingSet, load_items, split_items
+from microsight.data.pairs import TrainingSet, load_items
 from microsight.data.shapes import relabel_random
+from microsight.data.split import load_and_split
 from microsight.data.stitching import (
     BlockStitcher,
     Objects,
@@ -173,23 +175,32 @@ class SegmentationModule(MicrosightModule):
                 f"method {name} trains on label images, which an intensity gain would "
                 "corrupt; set data.intensity_jitter: 0")
         ndim = len(config.data.patch_size)
-        inputs, targets, summary = load_items(input_path, target_path, ndim=ndim,
-                                              axes=axes or config.data.axes)
-        if targets[0].shape[0] != 1:
-            raise MicrosightError("label images must have a single channel (one id per pixel)")
         rng = np.random.default_rng(config.training.seed)
-        for i, t in enumerate(targets):
-            if np.any(t != np.round(t)) or t.min() < 0:
+        relabeled: dict[bytes, np.ndarray] = {}
+
+        def load(images: str | Path, labels: str | Path):
+            inputs, targets, summary = load_items(images, labels, ndim=ndim,
+                                                  axes=axes or config.data.axes)
+            if targets[0].shape[0] != 1:
                 raise MicrosightError(
-                    f"target {summary['item_names'][i]} is not a label image: it needs whole "
-                    "numbers >= 0 (0 = background)")
-            if cls.uses_instances(config):
-                targets[i] = relabel_random(t[0], rng)[None].astype(np.float32)
-        summary["objects"] = int(sum(len(np.unique(t)) - 1 for t in targets)) \
-            if cls.uses_instances(config) else None
-        data = split_items(inputs, targets, val_fraction=config.data.val_fraction,
-                           patch_size=config.data.patch_size, seed=config.training.seed)
-        data.summary = {**summary, **data.summary}
+                    "label images must have a single channel (one id per pixel)")
+            for i, t in enumerate(targets):
+                if np.any(t != np.round(t)) or t.min() < 0:
+                    raise MicrosightError(
+                        f"target {summary['item_names'][i]} is not a label image: it needs "
+                        "whole numbers >= 0 (0 = background)")
+                if cls.uses_instances(config):
+                    # One annotation shared by several captures stays identical, so that
+                    # the split keeps those captures together.
+                    key = hashlib.blake2b(t.tobytes(), digest_size=16).digest()
+                    if key not in relabeled:
+                        relabeled[key] = relabel_random(t[0], rng)[None].astype(np.float32)
+                    targets[i] = relabeled[key]
+            summary["objects"] = int(sum(len(np.unique(t)) - 1 for t in targets)) \
+                if cls.uses_instances(config) else None
+            return inputs, targets, summary
+
+        data = load_and_split(config, load, input_path, target_path)
         cls.fit_to_labels(config, data.train_targets)
         return data, normalize_inputs(data, config, cls.network_channels(config))
 

@@ -22,7 +22,8 @@ from torch import nn
 from microsight.config import Configuration
 from microsight.data.degrade import make_iso_pairs, resample_axis
 from microsight.data.normalization import subsample
-from microsight.data.pairs import TrainingSet, load_items, split_items
+from microsight.data.pairs import TrainingSet, load_items
+from microsight.data.split import load_and_split
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import (
     TiledPredictor,
@@ -94,23 +95,29 @@ class CareIsoModule(RestorationMixin, MicrosightModule):
             raise MicrosightError(
                 "care-iso makes its training pairs from the input stacks themselves: pass "
                 "only --input (anisotropic ZYX stacks), no --target")
-        stacks, _, summary = load_items(input_path, None, ndim=m.item_ndim,
-                                        axes=axes or config.data.axes)
-        a = m.anisotropy or _anisotropy_from(summary.get("pixel_sizes_um") or {}, input_path)
-        m.anisotropy = a
         config.data.rotations = False
-        sigma = m.psf_sigma(a)
-        inputs: list[np.ndarray] = []
-        targets: list[np.ndarray] = []
-        for stack in stacks:
-            xs, ys = make_iso_pairs(stack, a, sigma, transpose=m.transposed_planes,
-                                    order=m.order)
-            inputs += xs
-            targets += ys
-        data = split_items(inputs, targets, val_fraction=config.data.val_fraction,
-                           patch_size=config.data.patch_size, seed=config.training.seed)
-        data.summary = {**summary, **data.summary, "anisotropy": a, "psf_sigma_z": sigma,
-                        "training_planes": len(inputs)}
+
+        def load(path: str | Path, _: None):
+            stacks, _, summary = load_items(path, None, ndim=m.item_ndim,
+                                            axes=axes or config.data.axes)
+            # The training stacks set the anisotropy; validation stacks are degraded alike.
+            a = m.anisotropy or _anisotropy_from(summary.get("pixel_sizes_um") or {}, path)
+            m.anisotropy = a
+            inputs: list[np.ndarray] = []
+            targets: list[np.ndarray] = []
+            names: list[str] = []
+            for stack, name in zip(stacks, summary["item_names"], strict=True):
+                xs, ys = make_iso_pairs(stack, a, m.psf_sigma(a),
+                                        transpose=m.transposed_planes, order=m.order)
+                inputs += xs
+                targets += ys
+                names += [name] * len(xs)  # planes of one stack stay on one side
+            summary.update({"split_names": names, "training_planes": len(inputs)})
+            return inputs, targets, summary
+
+        data = load_and_split(config, load, input_path, None)
+        a = m.anisotropy
+        data.summary.update({"anisotropy": a, "psf_sigma_z": m.psf_sigma(a)})
         return data, normalize_set(data, config)
 
     @classmethod

@@ -20,7 +20,7 @@ from torch import nn
 from microsight.config import Configuration
 from microsight.data.layout import check_channels, item_indices, read_item
 from microsight.data.normalization import subsample
-from microsight.data.pairs import TrainingSet, load_items, split_items
+from microsight.data.pairs import TrainingSet, load_items
 from microsight.data.points import (
     coords,
     find_peaks,
@@ -31,6 +31,7 @@ from microsight.data.points import (
     read_points,
     write_points,
 )
+from microsight.data.split import load_and_split
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import (
     Evaluation,
@@ -190,16 +191,23 @@ class DetectModule(MicrosightModule):
                 "method detect learns from annotations: pass --target with label images or "
                 "CSV point tables (y,x[,class]) named like the images")
         m: DetectConfig = config.method
-        inputs, points, summary = load_detection_data(input_path, target_path,
-                                                      axes or config.data.axes)
-        n_classes = 1 + max([int(p["class"].max()) for p in points if len(p)] + [0])
-        targets = training_heatmaps(m, target_path, summary["item_names"], inputs, points,
-                                    n_classes)
-        summary["classes"] = n_classes
-        data = split_items(inputs, targets, val_fraction=config.data.val_fraction,
-                           patch_size=config.data.patch_size, seed=config.training.seed)
-        data.summary = {**summary, **data.summary}
-        return data, cls.normalize(data, config, n_classes)
+        classes: list[int] = []  # set by the training data, kept for the validation data
+
+        def load(images: str | Path, annotations: str | Path):
+            inputs, points, summary = load_detection_data(images, annotations,
+                                                          axes or config.data.axes)
+            n = 1 + max([int(p["class"].max()) for p in points if len(p)] + [0])
+            if classes and n > classes[0]:
+                raise MicrosightError(
+                    f"the validation points have class {n - 1}, which no training point has; "
+                    "give validation data with the training classes")
+            classes[:] = classes or [n]
+            summary["classes"] = classes[0]
+            return inputs, training_heatmaps(m, annotations, summary["item_names"], inputs,
+                                             points, classes[0]), summary
+
+        data = load_and_split(config, load, input_path, target_path)
+        return data, cls.normalize(data, config, classes[0])
 
     @staticmethod
     def normalize(data: TrainingSet, config: Configuration, n_classes: int) -> dict[str, Any]:

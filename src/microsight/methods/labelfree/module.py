@@ -21,7 +21,8 @@ from torch.func import functional_call
 
 from microsight.config import Configuration
 from microsight.data.normalization import Normalizer
-from microsight.data.pairs import TrainingSet, split_items
+from microsight.data.pairs import TrainingSet
+from microsight.data.split import load_and_split
 from microsight.engine.bundle import Model, load_model
 from microsight.engine.evaluate import Evaluation
 from microsight.engine.module import MicrosightModule
@@ -164,15 +165,18 @@ class LabelfreeModule(MicrosightModule):
                 "labelfree learns from pairs: pass --target with the fluorescence images")
         m: LabelfreeConfig = config.method
         cfg = config.data
-        inputs, targets, summary = load_pairs(m, input_path, target_path,
-                                              ndim=len(cfg.patch_size), axes=axes or cfg.axes)
-        summary["target_names"] = target_names(m, targets[0].shape[0])
-        if m.registration_check:
-            summary["registration"] = registration_report(inputs, targets, m,
-                                                          summary["item_names"])
-        data = split_items(inputs, targets, val_fraction=cfg.val_fraction,
-                           patch_size=cfg.patch_size, seed=config.training.seed)
-        data.summary = {**summary, **data.summary}
+
+        def load(images: str | Path, fluorescence: str | Path):
+            inputs, targets, summary = load_pairs(m, images, fluorescence,
+                                                  ndim=len(cfg.patch_size),
+                                                  axes=axes or cfg.axes)
+            summary["target_names"] = target_names(m, targets[0].shape[0])
+            if m.registration_check:
+                summary["registration"] = registration_report(inputs, targets, m,
+                                                              summary["item_names"])
+            return inputs, targets, summary
+
+        data = load_and_split(config, load, input_path, target_path)
         if m.gan and min(cfg.patch_size) < 2 ** (m.disc_layers + 1):
             need = 2 ** (m.disc_layers + 1)
             raise MicrosightError(

@@ -35,7 +35,8 @@ from torch import nn
 
 from microsight.config import Configuration
 from microsight.data.degrade import make_sr_pairs, upsample_nearest
-from microsight.data.pairs import TrainingSet, load_items, split_items
+from microsight.data.pairs import TrainingSet, load_items
+from microsight.data.split import load_and_split
 from microsight.engine.module import MicrosightModule
 from microsight.engine.sampling import PatchSampler
 from microsight.engine.training import normalize_set
@@ -91,14 +92,14 @@ def _load_pairs(input_path: str | Path, target_path: str | Path, factor: int,
 
 
 def _align_single_split(data: TrainingSet, factor: int) -> None:
-    """A one-image split cuts rows anywhere: start the validation rows on a block edge."""
-    if len(data.train_inputs) != 1 or len(data.val_inputs) != 1 or "one image" not in str(
-            data.summary.get("split", "")):
+    """A split into bands of rows cuts anywhere: start the validation rows on a block edge."""
+    if data.summary.get("split_rule") != "rows":
         return
-    skip = -data.train_inputs[0].shape[-2] % factor
-    if skip:
-        data.val_inputs = [data.val_inputs[0][..., skip:, :].copy()]
-        data.val_targets = [data.val_targets[0][..., skip:, :].copy()]
+    for i, train in enumerate(data.train_inputs):
+        skip = -train.shape[-2] % factor
+        if skip:
+            data.val_inputs[i] = data.val_inputs[i][..., skip:, :].copy()
+            data.val_targets[i] = data.val_targets[i][..., skip:, :].copy()
 
 
 def _zoom(order: int, factor: int) -> Baseline:
@@ -162,28 +163,30 @@ class SRModule(RestorationMixin, MicrosightModule):
         m: SRConfig = config.method
         f = m.factor
         axes = axes or config.data.axes
-        if m.generate_pairs:
-            if target_path is not None:
-                raise MicrosightError(
-                    "method.generate_pairs is on: the low-resolution inputs are made from the "
-                    "--input images; drop --target, or set generate_pairs: false to train on "
-                    "your own pairs")
-            images, _, summary = load_items(input_path, None, ndim=2, axes=axes)
-            inputs, targets = make_sr_pairs(images, f, m.sigma)
-            summary["pairs"] = (f"generated: Gaussian blur (sigma {m.sigma:g}) and {f}x{f} "
-                                "block average of the input images")
-        else:
-            if target_path is None:
-                raise MicrosightError(
-                    "sr learns from pairs: pass --target with the high-resolution images, or "
-                    "set method.generate_pairs: true to make low-resolution inputs from "
-                    "high-resolution --input images")
-            inputs, targets, summary = _load_pairs(input_path, target_path, f, axes)
-        data = split_items([upsample_nearest(x, f) for x in inputs], targets,
-                           val_fraction=config.data.val_fraction,
-                           patch_size=config.data.patch_size, seed=config.training.seed)
+        if m.generate_pairs and target_path is not None:
+            raise MicrosightError(
+                "method.generate_pairs is on: the low-resolution inputs are made from the "
+                "--input images; drop --target, or set generate_pairs: false to train on "
+                "your own pairs")
+        if not m.generate_pairs and target_path is None:
+            raise MicrosightError(
+                "sr learns from pairs: pass --target with the high-resolution images, or "
+                "set method.generate_pairs: true to make low-resolution inputs from "
+                "high-resolution --input images")
+
+        def load(low: str | Path, high: str | Path | None):
+            if m.generate_pairs:
+                images, _, summary = load_items(low, None, ndim=2, axes=axes)
+                inputs, targets = make_sr_pairs(images, f, m.sigma)
+                summary["pairs"] = (f"generated: Gaussian blur (sigma {m.sigma:g}) and "
+                                    f"{f}x{f} block average of the input images")
+            else:
+                inputs, targets, summary = _load_pairs(low, high, f, axes)
+            return [upsample_nearest(x, f) for x in inputs], targets, summary
+
+        data = load_and_split(config, load, input_path, target_path)
         _align_single_split(data, f)
-        data.summary = {**summary, **data.summary, "factor": f}
+        data.summary["factor"] = f
         return data, normalize_set(data, config)
 
     # --- evaluation hooks ---------------------------------------------------------
