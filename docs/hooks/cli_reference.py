@@ -8,9 +8,15 @@ at a fixed width, so the page does not depend on the terminal that builds it.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 import typer
 from mkdocs.structure.files import File
+
+# This checkout's code, whatever copy of microsight the environment has installed.
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 PAGE = "reference/cli.md"
 WIDTH = 88
@@ -49,6 +55,8 @@ def _sections(command: click.Command, ctx: click.Context, level: int) -> list[st
 
 def cli_markdown() -> str:
     """The whole reference page as Markdown."""
+    if SRC not in sys.path:
+        sys.path.insert(0, SRC)
     from microsight.cli import app
 
     root = typer.main.get_command(app)
