@@ -48,3 +48,9 @@ def test_cli_reference_has_every_command_and_option() -> None:
 def test_links_to_repository_files_point_at_the_site(text, repo_dir, site_dir,
                                                      expected) -> None:
     assert _hook("repo_files").rewrite_links(text, repo_dir, site_dir) == expected
+
+
+def test_sphinx_roles_become_plain_code() -> None:
+    html = "see :func:<code>methods</code> and :class:<code>~microsight.io.Image</code>."
+    out = _hook("sphinx_roles").on_page_content(html, None, None, None)
+    assert out == "see <code>methods</code> and <code>Image</code>."
