@@ -19,7 +19,7 @@ from mkdocs.structure.files import File
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 PAGE = "reference/cli.md"
-WIDTH = 88
+WIDTH = 78
 
 INTRO = """# Command-line reference
 

@@ -19,7 +19,7 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parents[2]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # Repository paths outside docs/ that the site holds, and where.
-COPIES = {"RESULTS.md": "results.md", "recipes": "recipes/index.md"}
+COPIES = {"RESULTS.md": "results.md", "recipes": "recipes.md"}
 
 
 def site_path(repo_path: str) -> str | None:
@@ -51,17 +51,26 @@ def rewrite_links(markdown: str, repo_dir: str, site_dir: str) -> str:
     return LINK.sub(replace, markdown)
 
 
+def _title(recipe: Path) -> str:
+    """The opening sentence of a recipe's comment (before ``# method:`` or a command)."""
+    words = []
+    for line in recipe.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#") or line.startswith(("# method:", "#   ")):
+            break
+        words.append(line.lstrip("#").strip())
+    return " ".join(words).replace("|", "/")
+
+
 def _recipe_index(recipes: list[Path]) -> str:
-    """A page listing the recipes with the first line of each one's comment."""
+    """A page listing the recipes, each with the opening of its comment."""
     lines = ["# Recipes", "",
              "The complete configuration of every headline model of the",
-             "[results](../results.md). Use one with",
+             "[results](results.md). Use one with",
              "`microsight train METHOD --config recipes/NAME.yaml`; the comment at the top of",
              "each file names its data and gives the full commands.", "",
              "| recipe | what it is |", "|---|---|"]
     for path in recipes:
-        first = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip()
-        lines.append(f"| [{path.name}]({path.name}) | {first} |")
+        lines.append(f"| [{path.name}](recipes/{path.name}) | {_title(path)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -74,7 +83,7 @@ def on_files(files, config):
     for path in recipes:
         files.append(File.generated(config, f"recipes/{path.name}",
                                     content=path.read_bytes()))
-    files.append(File.generated(config, "recipes/index.md", content=_recipe_index(recipes)))
+    files.append(File.generated(config, "recipes.md", content=_recipe_index(recipes)))
     return files
 
 

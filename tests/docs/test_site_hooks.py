@@ -38,7 +38,7 @@ def test_cli_reference_has_every_command_and_option() -> None:
 @pytest.mark.parametrize(("text", "repo_dir", "site_dir", "expected"), [
     ("[r](../RESULTS.md)", "docs", "", "[r](results.md)"),
     ("[r](../../RESULTS.md#trust)", "docs/tutorials", "tutorials", "[r](../results.md#trust)"),
-    ("[x](../recipes/)", "docs", "", "[x](recipes/index.md)"),
+    ("[x](../recipes/)", "docs", "", "[x](recipes.md)"),
     ("[x](recipes/care-fmd.yaml)", "", "", "[x](recipes/care-fmd.yaml)"),
     ("[h](docs/benchmarks-history.md)", "", "", "[h](benchmarks-history.md)"),
     ("[w](web.md#safety) [e](https://example.org/a.md)", "docs", "",
