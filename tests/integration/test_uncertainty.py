@@ -33,3 +33,15 @@ def test_uncertainty_needs_a_probabilistic_model(tiny_model):
     model, low, _ = tiny_model
     with pytest.raises(MicrosightError, match="probabilistic: true"):
         predict(model, low / "im0.tif", uncertainty=True)
+
+
+def test_ensemble_of_probabilistic_models_reports_its_calibration(tmp_path, pair_dirs):
+    low, high = pair_dirs
+    cfg = {**TINY_CONFIG, "method": {**TINY_CONFIG["method"], "probabilistic": True}}
+    models = [str(train("care", low, high, out=tmp_path / f"m{i}",
+                        config={**cfg, "training": {**cfg["training"], "seed": i}},
+                        progress=False).path) for i in range(2)]
+    report = tmp_path / "r.html"
+    assert main(["evaluate", *models, "--input", str(low), "--target", str(high),
+                 "--report", str(report)]) == 0
+    assert "Uncertainty calibration" in report.read_text()

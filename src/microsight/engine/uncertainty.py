@@ -36,6 +36,8 @@ class _Combined:
     has_uncertainty = True
     predict_uncertainty = False
     predict_item = None
+    #: The spread of several predictions is a standard deviation: scored as Gaussian.
+    uncertainty_distribution = "gaussian"
 
     def __init__(self, module):
         self.base = module
