@@ -21,6 +21,8 @@ from matplotlib.ticker import MaxNLocator
 from microsight.errors import MicrosightError
 
 __all__ = [
+    "crop_region",
+    "describe_crop",
     "figure_to_png",
     "history_figure",
     "image_panels_figure",
@@ -31,6 +33,9 @@ __all__ = [
 
 # Display budget: the longest image side shown, and the PNG size we aim below.
 MAX_DISPLAY_SIDE = 512
+# Larger or more elongated images are shown as a region of interest of this size.
+CROP_SIDE = 256
+CROP_ASPECT = 1.5
 MAX_PNG_BYTES = 300_000
 _ROBUST_PERCENTILES = (1.0, 99.8)
 
@@ -108,7 +113,7 @@ def to_display_2d(image: Any, name: str, *, max_side: int = MAX_DISPLAY_SIDE) ->
     return arr[::stride, ::stride].astype(np.float64)
 
 
-def _robust_range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
+def robust_range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
     """1st-99.8th percentile range of the finite values in ``arrays``."""
     values = np.concatenate([a[np.isfinite(a)].ravel() for a in arrays])
     if values.size == 0:
@@ -122,24 +127,108 @@ def _robust_range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def crop_region(image: np.ndarray, *, max_side: int = CROP_SIDE,
+                max_aspect: float = CROP_ASPECT) -> tuple[slice, slice] | None:
+    """The region of interest shown of a large or elongated image, or None for all of it.
+
+    The window is at most ``max_side`` pixels per side and at most
+    ``max_aspect`` times longer than wide; it is put where the image varies
+    most (the most structure), found on a coarse grid of positions.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        A 2D image (the reference panel, e.g. the target).
+    max_side : int
+        Longest window side.
+    max_aspect : float
+        Largest ratio of the window's long to short side.
+
+    Returns
+    -------
+    tuple of slice, or None
+        Row and column slices, or None when the whole image fits.
+    """
+    h, w = image.shape
+    rows, cols = min(h, max_side), min(w, max_side)
+    rows = min(rows, math.ceil(max_aspect * cols))
+    cols = min(cols, math.ceil(max_aspect * rows))
+    if (rows, cols) == (h, w):
+        return None
+    img = np.where(np.isfinite(image), image, 0.0).astype(np.float64)
+    # Integral images of x and x^2 give every window's variance at once.
+    s1 = np.pad(img, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    s2 = np.pad(img**2, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    ys = np.unique(np.r_[np.arange(0, h - rows + 1, max(1, rows // 8)), h - rows])
+    xs = np.unique(np.r_[np.arange(0, w - cols + 1, max(1, cols // 8)), w - cols])
+    y0, x0 = np.meshgrid(ys, xs, indexing="ij")
+
+    def box(t: np.ndarray) -> np.ndarray:
+        return t[y0 + rows, x0 + cols] - t[y0, x0 + cols] - t[y0 + rows, x0] + t[y0, x0]
+
+    n = rows * cols
+    var = box(s2) / n - (box(s1) / n) ** 2
+    i, j = np.unravel_index(int(np.argmax(var)), var.shape)
+    return slice(int(ys[i]), int(ys[i]) + rows), slice(int(xs[j]), int(xs[j]) + cols)
+
+
+def crop_like(image: np.ndarray, region: tuple[slice, slice] | None,
+               shape: tuple[int, int]) -> np.ndarray:
+    """``image`` cropped to ``region`` of a reference of ``shape`` (scaled to its grid)."""
+    if region is None:
+        return image
+    fy, fx = image.shape[0] / shape[0], image.shape[1] / shape[1]
+    r, c = region
+    return image[int(r.start * fy):max(int(r.stop * fy), int(r.start * fy) + 1),
+                 int(c.start * fx):max(int(c.stop * fx), int(c.start * fx) + 1)]
+
+
+def describe_crop(region: tuple[slice, slice] | None, shape: tuple[int, int]) -> str:
+    """Words for a caption: which part of the image the panels show."""
+    if region is None:
+        return ""
+    r, c = region
+    return (f"Region of interest shown: rows {r.start}-{r.stop - 1}, columns {c.start}-"
+            f"{c.stop - 1} of the {shape[0]} x {shape[1]} pixel image (where it varies most).")
+
+
 def image_panels_figure(
     panels: Mapping[str, Any],
     *,
     shared_range: Sequence[str] | None = None,
     cmaps: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    reference: str | None = None,
+    region: tuple[slice, slice] | None = None,
+    from_zero: Sequence[str] = (),
+    max_columns: int = 3,
 ) -> Figure:
-    """One row of 2D images side by side, each with a colorbar.
+    """2D images in a grid, each with a labelled colour bar, large enough to read.
 
     Parameters
     ----------
     panels : mapping of str to array_like
         Title to image (2D, or 3D showing the middle Z slice).
     shared_range : sequence of str, optional
-        Panels that share one display range, the robust 1-99.8 percentiles
-        over all of them, so their brightness is comparable. Every other panel
-        gets its own robust range.
+        Panels shown with one display range, the robust 1-99.8 percentiles
+        of the ``reference`` panel, so their brightness is comparable. Every
+        other panel gets its own robust range.
     cmaps : mapping of str to str, optional
         Colormap per panel name; default ``"gray"``.
+    labels : mapping of str to str, optional
+        Colour bar label per panel name.
+    reference : str, optional
+        The panel whose percentiles set the shared range and whose grid
+        ``region`` refers to; default ``target`` if shared, else the first
+        shared panel, else the first panel.
+    region : tuple of slice, optional
+        Crop (rows, columns) on the reference panel's grid; other panels are
+        cropped at the same place (scaled when their grid differs, e.g. the
+        input of super-resolution).
+    from_zero : sequence of str
+        Panels whose display range starts at 0 (error maps: black is no error).
+    max_columns : int
+        Panels per row.
 
     Returns
     -------
@@ -148,24 +237,45 @@ def image_panels_figure(
     if not panels:
         raise MicrosightError("image panels need at least one image.")
     shared = list(shared_range or [])
-    cmaps = dict(cmaps or {})
-    unknown = [n for n in [*shared, *cmaps] if n not in panels]
+    cmaps, labels = dict(cmaps or {}), dict(labels or {})
+    unknown = [n for n in [*shared, *cmaps, *labels] if n not in panels]
     if unknown:
         raise MicrosightError(f"unknown panel name(s) {unknown}; panels are {list(panels)}.")
-    images = {name: to_display_2d(img, name) for name, img in panels.items()}
-    shared_lim = _robust_range([images[n] for n in shared]) if shared else None
+    full = {name: to_display_2d(img, name, max_side=10**9) for name, img in panels.items()}
+    ref = reference or panel_reference(list(panels), shared)
+    images = {name: to_display_2d(crop_like(img, region, full[ref].shape), name)
+              for name, img in full.items()}
+    shared_lim = robust_range([images[ref]]) if shared else None
 
     n = len(images)
-    fig = Figure(figsize=(3.4 * n, 3.4), layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, (name, img) in zip(axes, images.items(), strict=True):
-        vmin, vmax = shared_lim if name in shared else _robust_range([img])
+    cols = min(n, max_columns)
+    rows = math.ceil(n / cols)
+    h, w = images[ref].shape
+    aspect = min(max(h / w, 0.3), 2.0)
+    fig = Figure(figsize=(3.7 * cols, rows * (3.0 * aspect + 0.4)), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (name, img) in zip(axes, images.items(), strict=False):
+        vmin, vmax = shared_lim if name in shared else robust_range([img])
+        if name in from_zero:
+            vmin, vmax = 0.0, max(vmax, 1e-12)
         # Default interpolation: nearest when enlarging, anti-aliased when shrinking.
         im = ax.imshow(img, cmap=cmaps.get(name, "gray"), vmin=vmin, vmax=vmax)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name, fontsize=11)
         ax.set_axis_off()
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, shrink=0.9)
+        bar.ax.tick_params(labelsize=8)
+        if name in labels:
+            bar.set_label(labels[name], fontsize=9)
+    for ax in axes[n:]:
+        ax.set_axis_off()
     return fig
+
+
+def panel_reference(names: Sequence[str], shared: Sequence[str]) -> str:
+    """The panel that sets the shared display range: the target, else the first shared one."""
+    if "target" in shared:
+        return "target"
+    return shared[0] if shared else names[0]
 
 
 def _numeric(value: Any) -> float | None:
@@ -254,6 +364,10 @@ def history_figure(
                 label=f"best val_loss (epoch {best_epoch:g})",
             )
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epochs = {x for key in group for x in _series(history, key)[0]}
+        if len(epochs) == 1:  # one point: a readable axis around it, not +-0.05
+            (only,) = epochs
+            ax.set_xlim(only - 1, only + 1)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -226,7 +226,8 @@ def smlm_evaluation(model: Model, tables: dict[str, np.ndarray], truth: np.ndarr
         rep.add_table("Test metrics", result.rows,
                       note=f"Per-frame Hungarian matching within {m.tolerance:g} nm (Sage et "
                            "al. 2019); RMSE over matched pairs (nm); efficiency E = 100 - "
-                           "sqrt((100 - JI)^2 + RMSE^2).")
+                           "sqrt((100 - JI)^2 + RMSE^2).",
+                      missing="no localization was matched, so no distance can be measured")
         for title, fig, caption in figures or []:
             rep.add_figure(title, fig, caption=caption)
         model_sections(rep, model)

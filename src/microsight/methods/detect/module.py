@@ -34,6 +34,7 @@ from microsight.data.points import (
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import (
     Evaluation,
+    data_facts,
     evaluation_report,
     model_sections,
     score_sources,
@@ -323,8 +324,7 @@ class DetectModule(MicrosightModule):
         rep.add_table("Test metrics (mean over images)", result.summary,
                       note=f"One-to-one (Hungarian) matching within {m.tolerance:g} pixels; "
                            "'pooled' sums true/false positives over all images.")
-        rep.add_key_values("Test data", {k: v for k, v in data_summary.items()
-                                         if k != "item_names"})
+        rep.add_key_values("Test data", data_facts(data_summary))
         for name, x, pts, truth in panels:
             rep.add_figure(f"Example: {name}", points_figure(x, pts, truth),
                            caption="green circles: ground truth; red crosses: network")

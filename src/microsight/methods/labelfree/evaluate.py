@@ -22,6 +22,7 @@ from microsight.data.normalization import subsample
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import (
     Evaluation,
+    data_facts,
     evaluation_report,
     model_sections,
     score_sources,
@@ -190,7 +191,7 @@ def _write_report(model: Model, result: Evaluation, summary: dict[str, Any],
     rep.add_table("Registration of the test pairs", registration,
                   note="shift_px registers the target onto the input (phase correlation of "
                        "gradient-magnitude maps); misaligned pairs lower every score.")
-    rep.add_key_values("Test data", {k: v for k, v in summary.items() if k != "item_names"})
+    rep.add_key_values("Test data", data_facts(summary))
     if maps_dir is not None:
         rep.add_text("Error maps", f"|network - target| per target (target units): {maps_dir}")
     for item_name, x, y, preds in panels:
