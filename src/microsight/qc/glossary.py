@@ -59,9 +59,9 @@ TERMS: dict[str, str] = {
                "false); the localization version of AP. " + _HIGHER,
     "efficiency_lateral": "Localization efficiency (%): combines the Jaccard index and the "
                           "lateral RMSE into one score (Sage et al. 2019). " + _HIGHER,
-    "tp": "True positives: found objects that match a real one. More is better.",
-    "fp": "False positives: found objects with no real counterpart. Fewer is better.",
-    "fn": "False negatives: real objects that were missed. Fewer is better.",
+    "tp": "Number of true positives: found objects that match a real one. More is better.",
+    "fp": "Number of false positives: found objects with no real counterpart. Fewer is better.",
+    "fn": "Number of false negatives: real objects that were missed. Fewer is better.",
     "frc_resolution": "Fourier ring correlation resolution (nm): the finest detail that is "
                       "consistent with the reference. " + _LOWER,
     "accuracy": "Accuracy: the share of samples put in the right class. " + _HIGHER,

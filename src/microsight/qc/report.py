@@ -341,7 +341,8 @@ class Report:
         blocks = [f'<section id="{sid}">\n<h2>{esc(s.heading)}</h2>\n{s.body}\n</section>'
                   for sid, s in zip(ids, all_sections, strict=True)]
         subtitle = f'<div class="subtitle">{esc(self.subtitle)}</div>' if self.subtitle else ""
-        nav = f'<nav class="toc"><strong>Contents</strong><ol>\n{toc}\n</ol></nav>' if toc else ""
+        nav = (f'<nav class="toc"><strong>Contents</strong><ol>\n{toc}\n</ol></nav>'
+               if len(all_sections) > 2 else "")
         # The first section (an evaluation's verdict) is the first thing read.
         body = "\n".join([*blocks[:1], nav, *blocks[1:]])
         return f"""<!DOCTYPE html>

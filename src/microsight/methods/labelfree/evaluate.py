@@ -199,7 +199,10 @@ def _write_report(model: Model, result: Evaluation, summary: dict[str, Any],
             row = _panel_row(x, y, preds, c)
             shared = [k for k in row if k not in ("input (middle channel)",
                                                   "|network - target|")]
-            rep.add_image_panels(f"Example: {item_name}, {n}", row, shared_range=shared)
+            error = "|network - target|"
+            rep.add_image_panels(f"Example: {item_name}, {n}", row, shared_range=shared,
+                                 cmaps={error: "magma"}, from_zero=[error],
+                                 labels={error: "error (target units)"})
     rep.add_table("Per-image metrics", result.rows)
     model_sections(rep, model)
     return rep.write(path)
