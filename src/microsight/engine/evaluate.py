@@ -354,8 +354,8 @@ def evaluation_report(model: Model, rows: list[dict[str, Any]], *, subtitle: str
     """
     rep = Report(f"{model.config.name}: {title}", subtitle=subtitle)
     verdict = network_verdict(rows, key_metric(model))
-    rep.add_verdict("Verdict", verdict.kind, f"{verdict.text}\nRule: {RULE}",
-                    level=verdict.level)
+    rule = f"\nRule: {RULE}" if verdict.baseline is not None else ""
+    rep.add_verdict("Verdict", verdict.kind, f"{verdict.text}{rule}", level=verdict.level)
     return rep
 
 

@@ -86,8 +86,9 @@ def network_verdict(rows: list[dict[str, Any]], metric: str) -> Verdict:
              if (v := _per_image(rows, s, metric))}
     if not net or not means:
         return Verdict("no baseline", metric, None, float("nan"), (float("nan"),) * 2,
-                       len(net), f"No classical baseline was scored on {metric}: nothing to "
-                       "compare the network with.")
+                       len(net), f"No classical baseline was scored image by image on {metric}, "
+                       "so there is no verdict by the usual rule; compare the network with any "
+                       "other rows of the tables below.")
     best = max(means, key=lambda s: sign * means[s])
     base = _per_image(rows, best, metric)
     shared = sorted(set(net) & set(base))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -100,17 +101,18 @@ def ap_figure(curves: dict[str, dict[float, dict[str, float]]]) -> Any:
     """Matplotlib figure: pooled AP against the IoU threshold, one line per source."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     for source, res in curves.items():
         thr = sorted(res)
-        ax.plot(thr, [res[t]["ap"] for t in thr], marker="o", label=source[:40])
-    ax.set_xlabel("IoU threshold")
+        # Whole names, wrapped: a cut legend entry cannot be told from another.
+        ax.plot(thr, [res[t]["ap"] for t in thr], marker="o",
+                label=textwrap.fill(source, 60))
+    ax.set_xlabel("IoU threshold (how much a found object must overlap a true one)")
     ax.set_ylabel("AP = TP / (TP + FP + FN)")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     return fig
 
 

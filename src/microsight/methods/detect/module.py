@@ -327,7 +327,8 @@ class DetectModule(MicrosightModule):
         rep.add_key_values("Test data", data_facts(data_summary))
         for name, x, pts, truth in panels:
             rep.add_figure(f"Example: {name}", points_figure(x, pts, truth),
-                           caption="Circles: ground-truth points; crosses: the network's detections.")
+                           caption="Circles: ground-truth points; crosses: the network's "
+                                   "detections.")
         rep.add_table("Per-image metrics", result.rows)
         model_sections(rep, model)
         return rep.write(path)
