@@ -78,6 +78,8 @@ def test_format_value():
     assert format_value(["YX"]) == "YX" and format_value(["48x48", "32x32"]) == "48x48, 32x32"
     assert format_value([]) == "none" and format_value({}) == "none"
     assert format_value({"X": 0.1, "best_epoch": 3}) == "X: 0.1; best epoch: 3"
+    assert format_value(list(range(20))) == "0, 1, 2, 3, 4, 5, 6, 7, ... (20 values)"
+    assert format_value([{"item": "a"}, {"item": "b"}]).startswith("2 records")
 
 
 def test_table_columns_union_in_first_seen_order():

@@ -275,6 +275,10 @@ def data_facts(summary: dict[str, Any]) -> dict[str, Any]:
                                  or "not recorded in the files")
     if "warnings" in out and not out["warnings"]:
         out["warnings"] = "none"
+    pairs = out.get("registration")
+    if isinstance(pairs, list) and all(isinstance(p, dict) for p in pairs):
+        bad = sum(bool(p.get("misaligned")) for p in pairs)
+        out["registration"] = f"{len(pairs)} pair(s) checked, {bad} misaligned"
     return out
 
 

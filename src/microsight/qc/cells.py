@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,9 @@ import numpy as np
 from microsight.qc.glossary import describe, label
 
 __all__ = ["MISSING", "cell", "format_value", "header", "missing_note"]
+
+#: Longest list written out in a cell.
+MAX_ITEMS = 8
 
 
 def format_value(value: Any) -> str:
@@ -48,7 +52,12 @@ def format_value(value: Any) -> str:
         return "; ".join(f"{label(str(k))}: {format_value(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple, set, np.ndarray)):
         items = list(value)
-        return ", ".join(format_value(v) for v in items) if items else "none"
+        if not items:
+            return "none"
+        if any(isinstance(v, dict) for v in items):
+            return f"{len(items)} records (kept in the model's qc.json)"
+        shown = ", ".join(format_value(v) for v in items[:MAX_ITEMS])
+        return shown if len(items) <= MAX_ITEMS else f"{shown}, ... ({len(items)} values)"
     return str(value)
 
 
@@ -73,10 +82,16 @@ def _is_number(value: Any) -> bool:
     )
 
 
+#: An interval such as ``0.83 - 1`` (kept on one line, like a number).
+_INTERVAL = re.compile(r"^-?[\d.]+(e[+-]?\d+)? - -?[\d.]+(e[+-]?\d+)?$")
+
+
 def cell(value: Any, tag: str = "td") -> str:
+    """One table cell: numbers and intervals right-aligned on one line, long text wrapped."""
     text = format_value(value)
+    numeric = _is_number(value) or bool(_INTERVAL.match(text))
     # Long words get room to wrap into a few lines, not one word per line.
-    cls = ' class="num"' if _is_number(value) else ' class="long"' if len(text) > 24 else ""
+    cls = ' class="num"' if numeric else ' class="long"' if len(text) > 24 else ""
     return f"<{tag}{cls}>{html.escape(text)}</{tag}>"
 
 
