@@ -14,6 +14,7 @@ from microsight.qc.figures import crop_region
 from microsight.qc.glossary import describe, glossary_entries
 from microsight.qc.overfitting import add_training_sections, data_findings, validation_noise
 from microsight.qc.overlay import OUTLINE_COLOURS, outline_overlay
+from microsight.qc.verdict import network_verdict
 
 
 def _square(labels: np.ndarray, value: int, y: int, x: int, size: int = 6) -> None:
@@ -137,3 +138,20 @@ def test_validation_size_is_judged_once():
 def test_resolution_finer_than_the_truth_is_flagged():
     assert "noise" in resolution_comment(2.0, 4.0)
     assert resolution_comment(4.0, 4.0) == "" and resolution_comment(float("nan"), 4.0) == ""
+
+
+def test_verdict_sentence_reads_in_the_metric_direction():
+    def rows(net, base, metric):
+        return ([{"image": f"i{k}", "source": "network", metric: v} for k, v in enumerate(net)]
+                + [{"image": f"i{k}", "source": "gaussian", metric: v}
+                   for k, v in enumerate(base)])
+
+    better = network_verdict(rows([32.0, 33.0, 34.0, 35.0], [30.0, 31.0, 32.0, 33.0], "psnr"),
+                             "psnr")
+    assert better.kind == "clearly better"
+    assert "psnr (higher is better) is on average 2 higher for the network" in better.text
+    worse = network_verdict(rows([0.3, 0.4, 0.5], [0.1, 0.2, 0.3], "nrmse"), "nrmse")
+    assert worse.kind == "worse: do not use"
+    assert "nrmse (lower is better) is on average 0.2 higher for the network" in worse.text
+    one = network_verdict(rows([31.0], [30.0], "psnr"), "psnr")
+    assert one.kind == "within noise" and "one test image gives no interval" in one.text
