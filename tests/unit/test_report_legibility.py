@@ -13,7 +13,7 @@ from microsight.qc import Report
 from microsight.qc.figures import crop_region
 from microsight.qc.glossary import describe, glossary_entries
 from microsight.qc.overfitting import add_training_sections, data_findings, validation_noise
-from microsight.qc.overlay import OUTLINE_COLOURS, outline_overlay
+from microsight.qc.overlay import OUTLINE_COLOURS, outline_overlay, segmentation_figure
 from microsight.qc.verdict import network_verdict
 
 
@@ -155,3 +155,13 @@ def test_verdict_sentence_reads_in_the_metric_direction():
     assert "nrmse (lower is better) is on average 0.2 higher for the network" in worse.text
     one = network_verdict(rows([31.0], [30.0], "psnr"), "psnr")
     assert one.kind == "within noise" and "one test image gives no interval" in one.text
+
+
+def test_segmentation_figure_shows_where_the_objects_are():
+    truth = np.zeros((64, 600), np.int32)
+    _square(truth, 1, 20, 500, size=10)
+    image = np.random.default_rng(1).random(truth.shape)
+    fig, caption = segmentation_figure(image, truth, truth, probability=truth > 0)
+    cols = re.search(r"columns (\d+)-(\d+)", caption)
+    assert cols and int(cols.group(1)) <= 500 and int(cols.group(2)) >= 509
+    assert "most objects" in caption and len(fig.axes) == 4  # 3 panels and a colour bar

@@ -23,6 +23,7 @@ from microsight.errors import MicrosightError
 __all__ = [
     "crop_region",
     "describe_crop",
+    "display_plane",
     "figure_to_png",
     "history_figure",
     "image_panels_figure",
@@ -36,6 +37,7 @@ MAX_DISPLAY_SIDE = 512
 # Larger or more elongated images are shown as a region of interest of this size.
 CROP_SIDE = 256
 CROP_ASPECT = 1.5
+SEARCH_SIDE = 1024
 MAX_PNG_BYTES = 300_000
 _ROBUST_PERCENTILES = (1.0, 99.8)
 
@@ -78,12 +80,42 @@ def figure_to_png(fig: Figure, *, dpi: float = 100, max_bytes: int = MAX_PNG_BYT
     return base64.b64encode(data).decode("ascii")
 
 
+def display_plane(image: Any, name: str) -> np.ndarray:
+    """The 2D plane of an image that panels show, as a view (no copy).
+
+    Singleton axes are dropped; a 3D stack gives its middle slice along the
+    first axis (Z in microsight's ZYX order).
+
+    Parameters
+    ----------
+    image : array_like
+        A 2D image or 3D stack.
+    name : str
+        Panel name, used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        A 2D array of the image's dtype.
+    """
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "biuf":
+        raise MicrosightError(f"panel '{name}' must be a real numeric array, got {arr.dtype}.")
+    arr = np.squeeze(arr)
+    if arr.ndim == 3:
+        arr = arr[arr.shape[0] // 2]
+    if arr.ndim != 2:
+        raise MicrosightError(
+            f"panel '{name}' must be a 2D image or 3D stack, got shape {np.shape(image)}."
+        )
+    return arr
+
+
 def to_display_2d(image: Any, name: str, *, max_side: int = MAX_DISPLAY_SIDE) -> np.ndarray:
     """Reduce an image to a small 2D float array for display.
 
-    Singleton axes are dropped; a 3D stack shows its middle slice along the
-    first axis (Z in microsight's ZYX order); images larger than ``max_side``
-    are subsampled by an integer stride (display only, never for metrics).
+    The plane of :func:`display_plane`; images larger than ``max_side`` are
+    subsampled by an integer stride (display only, never for metrics).
 
     Parameters
     ----------
@@ -99,16 +131,7 @@ def to_display_2d(image: Any, name: str, *, max_side: int = MAX_DISPLAY_SIDE) ->
     numpy.ndarray
         A 2D float array.
     """
-    arr = np.asarray(image)
-    if arr.dtype.kind not in "biuf":
-        raise MicrosightError(f"panel '{name}' must be a real numeric array, got {arr.dtype}.")
-    arr = np.squeeze(arr)
-    if arr.ndim == 3:
-        arr = arr[arr.shape[0] // 2]
-    if arr.ndim != 2:
-        raise MicrosightError(
-            f"panel '{name}' must be a 2D image or 3D stack, got shape {np.shape(image)}."
-        )
+    arr = display_plane(image, name)
     stride = max(1, math.ceil(max(arr.shape) / max_side))
     return arr[::stride, ::stride].astype(np.float64)
 
@@ -155,7 +178,19 @@ def crop_region(image: np.ndarray, *, max_side: int = CROP_SIDE,
     cols = min(cols, math.ceil(max_aspect * rows))
     if (rows, cols) == (h, w):
         return None
-    img = np.where(np.isfinite(image), image, 0.0).astype(np.float64)
+    # Searched on a grid of at most about 1024 pixels a side: cheap for any image.
+    step = max(1, math.ceil(max(h, w) / SEARCH_SIDE))
+    img = np.asarray(image[::step, ::step], np.float64)
+    img = np.where(np.isfinite(img), img, 0.0)
+    sr, sc = max(1, rows // step), max(1, cols // step)
+    y, x = _busiest_window(img, sr, sc)
+    y, x = min(y * step, h - rows), min(x * step, w - cols)
+    return slice(y, y + rows), slice(x, x + cols)
+
+
+def _busiest_window(img: np.ndarray, rows: int, cols: int) -> tuple[int, int]:
+    """Top-left corner of the ``rows`` x ``cols`` window of largest variance."""
+    h, w = img.shape
     # Integral images of x and x^2 give every window's variance at once.
     s1 = np.pad(img, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
     s2 = np.pad(img**2, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
@@ -169,7 +204,7 @@ def crop_region(image: np.ndarray, *, max_side: int = CROP_SIDE,
     n = rows * cols
     var = box(s2) / n - (box(s1) / n) ** 2
     i, j = np.unravel_index(int(np.argmax(var)), var.shape)
-    return slice(int(ys[i]), int(ys[i]) + rows), slice(int(xs[j]), int(xs[j]) + cols)
+    return int(ys[i]), int(xs[j])
 
 
 def crop_like(image: np.ndarray, region: tuple[slice, slice] | None,
@@ -183,13 +218,14 @@ def crop_like(image: np.ndarray, region: tuple[slice, slice] | None,
                  int(c.start * fx):max(int(c.stop * fx), int(c.start * fx) + 1)]
 
 
-def describe_crop(region: tuple[slice, slice] | None, shape: tuple[int, int]) -> str:
+def describe_crop(region: tuple[slice, slice] | None, shape: tuple[int, int], *,
+                  where: str = "where it varies most") -> str:
     """Words for a caption: which part of the image the panels show."""
     if region is None:
         return ""
     r, c = region
     return (f"Region of interest shown: rows {r.start}-{r.stop - 1}, columns {c.start}-"
-            f"{c.stop - 1} of the {shape[0]} x {shape[1]} pixel image (where it varies most).")
+            f"{c.stop - 1} of the {shape[0]} x {shape[1]} pixel image ({where}).")
 
 
 def image_panels_figure(
@@ -241,7 +277,7 @@ def image_panels_figure(
     unknown = [n for n in [*shared, *cmaps, *labels] if n not in panels]
     if unknown:
         raise MicrosightError(f"unknown panel name(s) {unknown}; panels are {list(panels)}.")
-    full = {name: to_display_2d(img, name, max_side=10**9) for name, img in panels.items()}
+    full = {name: display_plane(img, name) for name, img in panels.items()}
     ref = reference or panel_reference(list(panels), shared)
     images = {name: to_display_2d(crop_like(img, region, full[ref].shape), name)
               for name, img in full.items()}

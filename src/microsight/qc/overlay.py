@@ -23,8 +23,8 @@ from microsight.qc.figures import (
     crop_like,
     crop_region,
     describe_crop,
+    display_plane,
     robust_range,
-    to_display_2d,
 )
 
 __all__ = ["OUTLINE_COLOURS", "outline_overlay", "segmentation_figure"]
@@ -41,11 +41,6 @@ LEGEND = {"tp": "matched (true positive)", "fn": "missed (false negative)",
 _DISPLAY_SIDE = 480
 
 
-def _middle(arr: np.ndarray) -> np.ndarray:
-    arr = np.squeeze(np.asarray(arr))
-    return arr[arr.shape[0] // 2] if arr.ndim == 3 else arr
-
-
 def _outline(labels: np.ndarray, keep: np.ndarray, width: int) -> np.ndarray:
     """Inner boundary pixels (``width`` thick) of the objects whose ids are in ``keep``."""
     if keep.size == 0:
@@ -56,7 +51,8 @@ def _outline(labels: np.ndarray, keep: np.ndarray, width: int) -> np.ndarray:
 
 
 def outline_overlay(image: Any, truth: Any, prediction: Any, *, threshold: float = 0.5,
-                    scale: int = 1) -> tuple[np.ndarray, dict[str, int]]:
+                    scale: int = 1, region: tuple[slice, slice] | None = None
+                    ) -> tuple[np.ndarray, dict[str, int]]:
     """An RGB picture of the raw image with matched, missed and false objects outlined.
 
     Parameters
@@ -71,6 +67,8 @@ def outline_overlay(image: Any, truth: Any, prediction: Any, *, threshold: float
     scale : int
         Enlargement (nearest neighbour) before outlining, so that lines stay
         thin when the picture is shown large.
+    region : tuple of slice, optional
+        The part of the (2D) plane drawn; matching still uses everything.
 
     Returns
     -------
@@ -87,16 +85,18 @@ def outline_overlay(image: Any, truth: Any, prediction: Any, *, threshold: float
     missed, false = np.setdiff1d(all_t, t_ids), np.setdiff1d(all_p, p_ids)
     counts = {"tp": len(t_ids), "fn": len(missed), "fp": len(false)}
 
-    grey = to_display_2d(image, "image", max_side=10**9)
+    plane = display_plane(image, "image")
+    grey = np.asarray(crop_like(plane, region, plane.shape), np.float64)
     lo, hi = robust_range([grey])
     grey = np.clip((grey - lo) / (hi - lo), 0, 1) * 0.85  # dimmed: outlines stand out
 
     def big(a: np.ndarray) -> np.ndarray:
+        a = crop_like(display_plane(a, "labels"), region, plane.shape)
         return np.kron(a, np.ones((scale, scale), a.dtype))
 
-    rgb = np.repeat(big(grey)[..., None], 3, axis=2)
+    rgb = np.repeat(np.kron(grey, np.ones((scale, scale)))[..., None], 3, axis=2)
     width = max(1, scale // 3)
-    true2d, pred2d = big(_middle(truth)), big(_middle(prediction))
+    true2d, pred2d = big(truth), big(prediction)
     for kind, labels, ids in (("fn", true2d, missed), ("fp", pred2d, false),
                               ("tp", pred2d, p_ids)):
         rgb[_outline(labels, np.asarray(ids), width)] = OUTLINE_COLOURS[kind]
@@ -129,16 +129,20 @@ def segmentation_figure(image: Any, truth: Any, prediction: Any, *,
     region : str
         Words on the region shown ('' for the whole image).
     """
-    grey = to_display_2d(image, "image", max_side=10**9)
-    region = crop_region(grey)
-    h, w = crop_like(grey, region, grey.shape).shape
+    plane = display_plane(image, "image")
+    # The region shown is where the objects (true and found) are.
+    objects = (display_plane(truth, "truth") > 0).astype(np.float32)
+    objects += display_plane(prediction, "prediction") > 0
+    region = crop_region(objects)
+    grey = np.asarray(crop_like(plane, region, plane.shape), np.float64)
+    h, w = grey.shape
     scale = max(1, min(8, math.ceil(_DISPLAY_SIDE / max(h, w))))
-    rgb, counts = outline_overlay(image, truth, prediction, threshold=threshold, scale=scale)
-    rgb = crop_like(rgb, region, grey.shape)
-    shown = {"image": crop_like(grey, region, grey.shape), "outlines": rgb}
+    rgb, counts = outline_overlay(image, truth, prediction, threshold=threshold, scale=scale,
+                                  region=region)
+    shown = {"image": grey, "outlines": rgb}
     if probability is not None:
-        prob = to_display_2d(probability, "probability", max_side=10**9)
-        shown["probability"] = crop_like(prob, region, grey.shape)
+        prob = display_plane(probability, "probability")
+        shown["probability"] = np.asarray(crop_like(prob, region, plane.shape), np.float64)
 
     n = len(shown)
     aspect = min(max(h / w, 0.3), 2.0)
@@ -160,4 +164,4 @@ def segmentation_figure(image: Any, truth: Any, prediction: Any, *,
         bar.set_label("foreground probability (0 to 1)", fontsize=9)
     for ax in axes:
         ax.set_axis_off()
-    return fig, describe_crop(region, grey.shape)
+    return fig, describe_crop(region, plane.shape, where="where most objects are")

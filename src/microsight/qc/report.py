@@ -25,11 +25,11 @@ from microsight.qc.cells import MISSING, cell, format_value, header, missing_not
 from microsight.qc.figures import (
     crop_region,
     describe_crop,
+    display_plane,
     figure_to_png,
     history_figure,
     image_panels_figure,
     panel_reference,
-    to_display_2d,
 )
 from microsight.qc.glossary import glossary_entries, label
 from microsight.qc.style import CSS
@@ -242,7 +242,7 @@ class Report:
         ref = reference or panel_reference(list(panels), shared)
         if ref not in panels:
             raise MicrosightError(f"unknown panel name(s) {[ref]}; panels are {list(panels)}.")
-        ref_image = to_display_2d(panels[ref], ref, max_side=10**9)
+        ref_image = display_plane(panels[ref], ref)
         region = crop_region(ref_image)
         labels = {**{n: "intensity (same display range)" for n in shared}, **(labels or {})}
         fig = image_panels_figure(panels, shared_range=shared, cmaps=cmaps, labels=labels,
