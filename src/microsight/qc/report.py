@@ -311,7 +311,8 @@ class Report:
         items = "\n".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
                           for k, v in entries.items())
         return _Section("Glossary", '<p class="note">What the numbers in the tables mean '
-                                    "(also shown when the pointer rests on a column name)."
+                                    "(in the HTML page, also shown when the pointer rests on "
+                                    "a column name)."
                                     f'</p>\n<dl class="glossary">\n{items}\n</dl>')
 
     def _all_sections(self) -> list[_Section]:
