@@ -10,7 +10,7 @@ import pytest
 from microsight.families.restoration.module import resolution_comment
 from microsight.metrics.segmentation import matched_pairs
 from microsight.qc import Report
-from microsight.qc.figures import crop_region
+from microsight.qc.crop import crop_region
 from microsight.qc.glossary import describe, glossary_entries
 from microsight.qc.overfitting import add_training_sections, data_findings, validation_noise
 from microsight.qc.overlay import OUTLINE_COLOURS, outline_overlay, segmentation_figure

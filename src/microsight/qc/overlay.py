@@ -19,10 +19,8 @@ from matplotlib.patches import Patch
 from scipy import ndimage
 
 from microsight.metrics.segmentation import matched_pairs
+from microsight.qc.crop import crop_like, crop_region, describe_crop
 from microsight.qc.figures import (
-    crop_like,
-    crop_region,
-    describe_crop,
     display_plane,
     robust_range,
 )

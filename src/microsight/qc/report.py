@@ -22,9 +22,8 @@ import numpy as np
 
 from microsight.errors import MicrosightError
 from microsight.qc.cells import MISSING, cell, format_value, header, missing_note
+from microsight.qc.crop import crop_region, describe_crop
 from microsight.qc.figures import (
-    crop_region,
-    describe_crop,
     display_plane,
     figure_to_png,
     history_figure,
