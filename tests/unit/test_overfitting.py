@@ -84,7 +84,6 @@ def test_training_sections_in_report():
         "Training history",
         "Over-fitting check",
         "Validation estimate",
-        "Validation set size",
         "Data checks",
         "Training",
     ]

@@ -72,7 +72,14 @@ def test_format_value():
     assert format_value(np.float32(3.14159265)) == "3.142"
     assert format_value(123456.0) == "1.235e+05"
     assert format_value(np.int64(7)) == "7"
-    assert format_value(True) == "True"
+    assert format_value(True) == "yes" and format_value(np.bool_(False)) == "no"
+    assert format_value(float("nan")) == "—"
+    # No Python notation reaches the page.
+    assert format_value(["YX"]) == "YX" and format_value(["48x48", "32x32"]) == "48x48, 32x32"
+    assert format_value([]) == "none" and format_value({}) == "none"
+    assert format_value({"X": 0.1, "best_epoch": 3}) == "X: 0.1; best epoch: 3"
+    assert format_value(list(range(20))) == "0, 1, 2, 3, 4, 5, 6, 7, ... (20 values)"
+    assert format_value([{"item": "a"}, {"item": "b"}]).startswith("2 records")
 
 
 def test_table_columns_union_in_first_seen_order():
@@ -80,6 +87,8 @@ def test_table_columns_union_in_first_seen_order():
     report.add_table("T", [{"b": 1, "a": 2}, {"c": 3, "a": 4}])
     text = report.to_html()
     assert re.search(r"<th>b</th><th>a</th><th>c</th>", text)
+    # An empty cell is explained under the table.
+    assert "—: no value for this row" in text
 
 
 def test_image_panels_large_image_png_stays_small():

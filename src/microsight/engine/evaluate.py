@@ -254,6 +254,35 @@ def evaluate_model(
     return result
 
 
+def data_facts(summary: dict[str, Any]) -> dict[str, Any]:
+    """What was read, in words: no item list, pixel sizes and warnings said plainly.
+
+    Parameters
+    ----------
+    summary : dict
+        A data summary (``load_items`` or the bundle's ``qc.json`` ``data``).
+
+    Returns
+    -------
+    dict
+        Ready for :meth:`~microsight.qc.Report.add_key_values`.
+    """
+    out = {k: v for k, v in summary.items()
+           if k not in ("item_names", "val_items", "val_names")}
+    if "pixel_sizes_um" in out:
+        sizes = out["pixel_sizes_um"] or {}
+        out["pixel_sizes_um"] = (", ".join(f"{ax} {v:g}" for ax, v in sizes.items()
+                                           if isinstance(v, (int, float)))
+                                 or "not recorded in the files")
+    if "warnings" in out and not out["warnings"]:
+        out["warnings"] = "none"
+    pairs = out.get("registration")
+    if isinstance(pairs, list) and all(isinstance(p, dict) for p in pairs):
+        bad = sum(bool(p.get("misaligned")) for p in pairs)
+        out["registration"] = f"{len(pairs)} pair(s) checked, {bad} misaligned"
+    return out
+
+
 def model_sections(report: Report, model: Model) -> None:
     """Sections every model's report ends with: training data and QC, configuration.
 
@@ -269,8 +298,7 @@ def model_sections(report: Report, model: Model) -> None:
     model : Model
         The model (its ``history`` and ``qc.json`` are read).
     """
-    data = {k: v for k, v in (model.qc.get("data") or {}).items()
-            if k not in ("item_names", "val_items", "val_names")}
+    data = data_facts(model.qc.get("data") or {})
     if data:
         report.add_key_values("Training data", data)
     add_training_sections(report, model.history, model.qc)
@@ -331,8 +359,8 @@ def evaluation_report(model: Model, rows: list[dict[str, Any]], *, subtitle: str
     """
     rep = Report(f"{model.config.name}: {title}", subtitle=subtitle)
     verdict = network_verdict(rows, key_metric(model))
-    rep.add_verdict("Verdict", verdict.kind, f"{verdict.text}\nRule: {RULE}",
-                    level=verdict.level)
+    rule = f"\nRule: {RULE}" if verdict.baseline is not None else ""
+    rep.add_verdict("Verdict", verdict.kind, f"{verdict.text}{rule}", level=verdict.level)
     return rep
 
 
@@ -351,8 +379,7 @@ def write_report(context: ReportContext, path: str | Path) -> Path:
                   note="Mean over test images with a bootstrap 95% interval over images. "
                        "CARE protocol: target percentile-normalized, prediction range-matched "
                        "by least squares. The baselines show what the network adds.")
-    rep.add_key_values("Test data", {k: v for k, v in context.data_summary.items()
-                                     if k != "item_names"})
+    rep.add_key_values("Test data", data_facts(context.data_summary))
     info.module_class.report_sections(rep, context)
     if context.uncertainty is not None:
         calibration_section(rep, model, *context.uncertainty)

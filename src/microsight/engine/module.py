@@ -253,10 +253,15 @@ class MicrosightModule(L.LightningModule):
             The model, the evaluation, the data summary and the panels.
         """
         for name, images in context.panels:
+            errors = [k for k in images if "error" in k or k.startswith("|")]
             report.add_image_panels(
                 f"Example: {name}", images,
-                shared_range=[k for k in images if k in ("prediction", "target")],
-                cmaps={k: "magma" for k in images if "error" in k or k.startswith("|")})
+                shared_range=[k for k in images if k in ("prediction", "target")
+                              or k.startswith("input")],
+                cmaps={k: "magma" for k in errors},
+                labels={k: "error (target intensity scale)" for k in errors},
+                from_zero=errors,
+                caption="Error maps: bright where the prediction differs from the target.")
         report.add_table("Per-image metrics", context.evaluation.rows)
 
     def features(self, x: torch.Tensor) -> torch.Tensor | None:

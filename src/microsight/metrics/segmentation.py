@@ -117,6 +117,40 @@ def match_ious(iou: np.ndarray, threshold: float) -> np.ndarray:
     return matched[matched >= threshold]
 
 
+def matched_pairs(true: np.ndarray, pred: np.ndarray, threshold: float = 0.5
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Ids of the objects matched one-to-one at an IoU threshold (as :func:`matching` counts).
+
+    Parameters
+    ----------
+    true, pred : numpy.ndarray
+        Label images of the same shape (0 = background).
+    threshold : float
+        Smallest IoU of a match, in (0, 1].
+
+    Returns
+    -------
+    true_ids, pred_ids : numpy.ndarray
+        The label ids of each matched pair; every other object is a miss
+        (true) or a false positive (predicted).
+    """
+    if not 0 < threshold <= 1:
+        raise ValueError(f"IoU thresholds must lie in (0, 1], got {threshold}")
+    iou = iou_matrix(true, pred)
+    ids_t = np.unique(true[true > 0])
+    ids_p = np.unique(pred[pred > 0])
+    if iou.size == 0:
+        return ids_t[:0], ids_p[:0]
+    if threshold > 0.5:
+        r, c = np.nonzero(iou >= threshold)
+    else:
+        candidate = np.where(iou >= threshold, iou, 0.0)
+        r, c = linear_sum_assignment(candidate, maximize=True)
+        keep = candidate[r, c] >= threshold
+        r, c = r[keep], c[keep]
+    return ids_t[r], ids_p[c]
+
+
 def scores_from_counts(tp: int, fp: int, fn: int, iou_sum: float) -> dict[str, float]:
     """Precision, recall, F1, AP, mean matched IoU and PQ from counts.
 

@@ -19,8 +19,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from microsight.errors import MicrosightError
+from microsight.qc.crop import crop_like
 
 __all__ = [
+    "display_plane",
     "figure_to_png",
     "history_figure",
     "image_panels_figure",
@@ -73,12 +75,42 @@ def figure_to_png(fig: Figure, *, dpi: float = 100, max_bytes: int = MAX_PNG_BYT
     return base64.b64encode(data).decode("ascii")
 
 
+def display_plane(image: Any, name: str) -> np.ndarray:
+    """The 2D plane of an image that panels show, as a view (no copy).
+
+    Singleton axes are dropped; a 3D stack gives its middle slice along the
+    first axis (Z in microsight's ZYX order).
+
+    Parameters
+    ----------
+    image : array_like
+        A 2D image or 3D stack.
+    name : str
+        Panel name, used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        A 2D array of the image's dtype.
+    """
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "biuf":
+        raise MicrosightError(f"panel '{name}' must be a real numeric array, got {arr.dtype}.")
+    arr = np.squeeze(arr)
+    if arr.ndim == 3:
+        arr = arr[arr.shape[0] // 2]
+    if arr.ndim != 2:
+        raise MicrosightError(
+            f"panel '{name}' must be a 2D image or 3D stack, got shape {np.shape(image)}."
+        )
+    return arr
+
+
 def to_display_2d(image: Any, name: str, *, max_side: int = MAX_DISPLAY_SIDE) -> np.ndarray:
     """Reduce an image to a small 2D float array for display.
 
-    Singleton axes are dropped; a 3D stack shows its middle slice along the
-    first axis (Z in microsight's ZYX order); images larger than ``max_side``
-    are subsampled by an integer stride (display only, never for metrics).
+    The plane of :func:`display_plane`; images larger than ``max_side`` are
+    subsampled by an integer stride (display only, never for metrics).
 
     Parameters
     ----------
@@ -94,21 +126,12 @@ def to_display_2d(image: Any, name: str, *, max_side: int = MAX_DISPLAY_SIDE) ->
     numpy.ndarray
         A 2D float array.
     """
-    arr = np.asarray(image)
-    if arr.dtype.kind not in "biuf":
-        raise MicrosightError(f"panel '{name}' must be a real numeric array, got {arr.dtype}.")
-    arr = np.squeeze(arr)
-    if arr.ndim == 3:
-        arr = arr[arr.shape[0] // 2]
-    if arr.ndim != 2:
-        raise MicrosightError(
-            f"panel '{name}' must be a 2D image or 3D stack, got shape {np.shape(image)}."
-        )
+    arr = display_plane(image, name)
     stride = max(1, math.ceil(max(arr.shape) / max_side))
     return arr[::stride, ::stride].astype(np.float64)
 
 
-def _robust_range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
+def robust_range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
     """1st-99.8th percentile range of the finite values in ``arrays``."""
     values = np.concatenate([a[np.isfinite(a)].ravel() for a in arrays])
     if values.size == 0:
@@ -127,19 +150,38 @@ def image_panels_figure(
     *,
     shared_range: Sequence[str] | None = None,
     cmaps: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    reference: str | None = None,
+    region: tuple[slice, slice] | None = None,
+    from_zero: Sequence[str] = (),
+    max_columns: int = 3,
 ) -> Figure:
-    """One row of 2D images side by side, each with a colorbar.
+    """2D images in a grid, each with a labelled colour bar, large enough to read.
 
     Parameters
     ----------
     panels : mapping of str to array_like
         Title to image (2D, or 3D showing the middle Z slice).
     shared_range : sequence of str, optional
-        Panels that share one display range, the robust 1-99.8 percentiles
-        over all of them, so their brightness is comparable. Every other panel
-        gets its own robust range.
+        Panels shown with one display range, the robust 1-99.8 percentiles
+        of the ``reference`` panel, so their brightness is comparable. Every
+        other panel gets its own robust range.
     cmaps : mapping of str to str, optional
         Colormap per panel name; default ``"gray"``.
+    labels : mapping of str to str, optional
+        Colour bar label per panel name.
+    reference : str, optional
+        The panel whose percentiles set the shared range and whose grid
+        ``region`` refers to; default ``target`` if shared, else the first
+        shared panel, else the first panel.
+    region : tuple of slice, optional
+        Crop (rows, columns) on the reference panel's grid; other panels are
+        cropped at the same place (scaled when their grid differs, e.g. the
+        input of super-resolution).
+    from_zero : sequence of str
+        Panels whose display range starts at 0 (error maps: black is no error).
+    max_columns : int
+        Panels per row.
 
     Returns
     -------
@@ -148,24 +190,45 @@ def image_panels_figure(
     if not panels:
         raise MicrosightError("image panels need at least one image.")
     shared = list(shared_range or [])
-    cmaps = dict(cmaps or {})
-    unknown = [n for n in [*shared, *cmaps] if n not in panels]
+    cmaps, labels = dict(cmaps or {}), dict(labels or {})
+    unknown = [n for n in [*shared, *cmaps, *labels] if n not in panels]
     if unknown:
         raise MicrosightError(f"unknown panel name(s) {unknown}; panels are {list(panels)}.")
-    images = {name: to_display_2d(img, name) for name, img in panels.items()}
-    shared_lim = _robust_range([images[n] for n in shared]) if shared else None
+    full = {name: display_plane(img, name) for name, img in panels.items()}
+    ref = reference or panel_reference(list(panels), shared)
+    images = {name: to_display_2d(crop_like(img, region, full[ref].shape), name)
+              for name, img in full.items()}
+    shared_lim = robust_range([images[ref]]) if shared else None
 
     n = len(images)
-    fig = Figure(figsize=(3.4 * n, 3.4), layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, (name, img) in zip(axes, images.items(), strict=True):
-        vmin, vmax = shared_lim if name in shared else _robust_range([img])
+    cols = min(n, max_columns)
+    rows = math.ceil(n / cols)
+    h, w = images[ref].shape
+    aspect = min(max(h / w, 0.3), 2.0)
+    fig = Figure(figsize=(3.7 * cols, rows * (3.0 * aspect + 0.4)), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (name, img) in zip(axes, images.items(), strict=False):
+        vmin, vmax = shared_lim if name in shared else robust_range([img])
+        if name in from_zero:
+            vmin, vmax = 0.0, max(vmax, 1e-12)
         # Default interpolation: nearest when enlarging, anti-aliased when shrinking.
         im = ax.imshow(img, cmap=cmaps.get(name, "gray"), vmin=vmin, vmax=vmax)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name, fontsize=11)
         ax.set_axis_off()
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, shrink=0.9)
+        bar.ax.tick_params(labelsize=8)
+        if name in labels:
+            bar.set_label(labels[name], fontsize=9)
+    for ax in axes[n:]:
+        ax.set_axis_off()
     return fig
+
+
+def panel_reference(names: Sequence[str], shared: Sequence[str]) -> str:
+    """The panel that sets the shared display range: the target, else the first shared one."""
+    if "target" in shared:
+        return "target"
+    return shared[0] if shared else names[0]
 
 
 def _numeric(value: Any) -> float | None:
@@ -254,6 +317,10 @@ def history_figure(
                 label=f"best val_loss (epoch {best_epoch:g})",
             )
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epochs = {x for key in group for x in _series(history, key)[0]}
+        if len(epochs) == 1:  # one point: a readable axis around it, not +-0.05
+            (only,) = epochs
+            ax.set_xlim(only - 1, only + 1)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -30,8 +30,10 @@ from microsight.qc.report import Report
 __all__ = [
     "Verdict",
     "add_training_sections",
+    "data_findings",
     "overfitting_verdict",
     "validation_noise",
+    "validation_size_warning",
 ]
 
 # A rise counts when the validation loss stays this much (relative to the
@@ -232,17 +234,7 @@ def validation_noise(
         lo, hi = np.percentile(boot, [2.5, 97.5])
         out["val_psnr_ci95"] = [float(lo), float(hi)]
         width = float(hi - lo)
-    warning = None
-    if mse.size < MIN_VAL_TILES:
-        warning = (
-            f"The validation set holds only {mse.size} tile(s): its score is a rough "
-            "estimate; hold out more data (data.val_fraction) or add images."
-        )
-    elif width > WIDE_CI_DB:
-        warning = (
-            f"The validation PSNR is uncertain to +-{width / 2:.2g} dB (95% interval): "
-            "epochs closer than that cannot be told apart; hold out more data."
-        )
+    warning = validation_size_warning(int(mse.size), width)
     out["warning"] = warning
     return out
 
@@ -285,21 +277,88 @@ def add_training_sections(
                 "standard error of per-tile PSNR (dB)": val.get("psnr_standard_error"),
                 "95% bootstrap interval over tiles (dB)": _interval(val.get("val_psnr_ci95")),
             },
+            missing="too few validation tiles for this (2 are needed for a standard error, "
+                    "3 for an interval)",
         )
-        if val.get("warning"):
-            report.add_verdict("Validation set size", "too small", val["warning"], level="warn")
-    checks = list(qc.get("data_checks") or [])
-    if checks:
-        report.add_verdict("Data checks", "warning", "\n".join(checks), level="warn")
-    elif "data_checks" in qc:
-        n = (qc.get("overlap") or {}).get("inputs", {}).get("val_patches", 0)
-        report.add_verdict("Data checks", "ok",
-                           f"No validation patch repeats a training patch ({n} checked), and "
-                           "the validation set is not too small.", level="ok")
+    problems, fine = data_findings(qc)
+    if problems:
+        report.add_verdict("Data checks", "warning", "\n".join(problems), level="warn")
+    elif fine:
+        report.add_verdict("Data checks", "ok", " ".join(fine), level="ok")
     skip = {"data", "overfitting", "validation", "data_checks", "overlap"}
-    facts = {k: v for k, v in qc.items() if k not in skip and not isinstance(v, (dict, list))}
+    facts = {k: v for k, v in qc.items()
+             if k not in skip and v is not None and not isinstance(v, (dict, list))}
     if facts:
         report.add_key_values("Training", facts)
+
+
+def validation_size_warning(tiles: int, ci_width: float = math.inf) -> str | None:
+    """The one judgement of whether the validation set is large enough, in words.
+
+    Parameters
+    ----------
+    tiles : int
+        Validation tiles scored.
+    ci_width : float
+        Width of the 95% interval of the validation PSNR (dB); ``inf`` when unknown.
+
+    Returns
+    -------
+    str or None
+        A sentence when there are fewer than 8 tiles or the interval is wider
+        than 1 dB, else None.
+    """
+    if tiles < MIN_VAL_TILES:
+        return (f"The validation set holds only {tiles} tile(s) (fewer than {MIN_VAL_TILES}): "
+                "its score is a rough estimate; hold out more data (data.val_fraction) or add "
+                "images.")
+    if ci_width > WIDE_CI_DB and math.isfinite(ci_width):
+        return (f"The validation PSNR is uncertain to +-{ci_width / 2:.2g} dB (95% interval): "
+                "epochs closer than that cannot be told apart; hold out more data.")
+    return None
+
+
+def _is_split_size_note(text: str) -> bool:
+    """Whether a stored data check is the split's own size estimate (in patches' worth)."""
+    return text.startswith("The validation set holds") and "patches' worth" in text
+
+
+def data_findings(qc: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Problems and passed checks of the training data, each check said once.
+
+    The size of the validation set is judged by one rule: on the scored
+    validation tiles (:func:`validation_size_warning`, stored by training in
+    ``qc["validation"]``) when there are any, else by the split check's
+    estimate in patches; so the report never says "too small" and "not too
+    small" about the same set.
+
+    Parameters
+    ----------
+    qc : mapping
+        The bundle's ``qc.json``.
+
+    Returns
+    -------
+    problems : list of str
+        One sentence per problem.
+    fine : list of str
+        Sentences on the checks that passed (empty when nothing was checked).
+    """
+    val = qc.get("validation") or {}
+    checks = [str(c) for c in qc.get("data_checks") or []]
+    if "tiles" in val:
+        ci = val.get("val_psnr_ci95")
+        size = validation_size_warning(int(val["tiles"]), ci[1] - ci[0] if ci else math.inf)
+        checks = [c for c in checks if not _is_split_size_note(c)] + ([size] if size else [])
+    fine: list[str] = []
+    if "data_checks" in qc:
+        n = (qc.get("overlap") or {}).get("inputs", {}).get("val_patches", 0)
+        if not any(c.startswith("Validation inputs") for c in checks):
+            fine.append(f"No validation patch repeats a training patch ({n} checked).")
+        if not any(c.startswith("The validation") for c in checks):
+            tiles = f" ({val['tiles']} tiles)" if "tiles" in val else ""
+            fine.append(f"The validation set is large enough{tiles}.")
+    return checks, fine
 
 
 def _interval(pair: Sequence[float] | None) -> str | None:

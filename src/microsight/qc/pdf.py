@@ -48,7 +48,7 @@ class Block:
 class _BlockParser(HTMLParser):
     """Split the report's own section HTML into :class:`Block` objects."""
 
-    _TEXT_TAGS = frozenset({"p", "div", "figcaption", "li"})
+    _TEXT_TAGS = frozenset({"p", "div", "figcaption", "li", "dt", "dd"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

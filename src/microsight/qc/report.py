@@ -10,7 +10,6 @@ or archived and opened offline years later: no scripts, no CDN, no web fonts.
 from __future__ import annotations
 
 import html
-import math
 import os
 import uuid
 from dataclasses import dataclass
@@ -22,46 +21,20 @@ from typing import Any
 import numpy as np
 
 from microsight.errors import MicrosightError
-from microsight.qc.figures import figure_to_png, history_figure, image_panels_figure
+from microsight.qc.cells import MISSING, cell, format_value, header, missing_note
+from microsight.qc.crop import crop_region, describe_crop
+from microsight.qc.figures import (
+    display_plane,
+    figure_to_png,
+    history_figure,
+    image_panels_figure,
+    panel_reference,
+)
+from microsight.qc.glossary import glossary_entries, label
+from microsight.qc.style import CSS
 
 __all__ = ["Report", "format_value"]
 
-_CSS = """
-:root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg-alt: #f6f8fa; --accent: #0969da; }
-* { box-sizing: border-box; }
-body { margin: 0; color: var(--fg); background: #fff;
-  font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
-  sans-serif; }
-main { max-width: 1100px; margin: 0 auto; padding: 2rem 1.5rem 4rem; }
-header { border-bottom: 1px solid var(--line); margin-bottom: 1.5rem; padding-bottom: 1rem; }
-h1 { font-size: 1.8rem; margin: 0 0 .3rem; }
-h2 { font-size: 1.3rem; margin: 2.2rem 0 .8rem; padding-bottom: .3rem;
-  border-bottom: 1px solid var(--line); }
-.subtitle { font-size: 1.05rem; color: var(--muted); margin: 0 0 .4rem; }
-.meta { font-size: .85rem; color: var(--muted); margin: 0; }
-nav.toc { background: var(--bg-alt); border: 1px solid var(--line); border-radius: 6px;
-  padding: .6rem 1.2rem; display: inline-block; min-width: 16rem; }
-nav.toc ol { margin: .3rem 0; padding-left: 1.3rem; }
-a { color: var(--accent); text-decoration: none; }
-a:hover { text-decoration: underline; }
-table { border-collapse: collapse; margin: .5rem 0; font-size: .92rem; }
-th, td { border: 1px solid var(--line); padding: .3rem .7rem; text-align: left;
-  vertical-align: top; }
-th { background: var(--bg-alt); font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-table.kv th { width: 14rem; }
-.note, figcaption { font-size: .88rem; color: var(--muted); }
-pre { background: var(--bg-alt); border: 1px solid var(--line); border-radius: 6px;
-  padding: .8rem 1rem; overflow-x: auto; font-size: .85rem; line-height: 1.45; }
-figure { margin: .5rem 0; }
-figure img { max-width: 100%; height: auto; }
-footer { margin-top: 3rem; font-size: .8rem; color: var(--muted); }
-.verdict { border: 1px solid var(--line); border-left: 6px solid var(--muted);
-  border-radius: 6px; padding: .6rem 1rem; margin: .5rem 0; background: var(--bg-alt); }
-.verdict strong { text-transform: uppercase; font-size: .85rem; letter-spacing: .03em; }
-.verdict.ok { border-left-color: #1a7f37; } .verdict.info { border-left-color: #0969da; }
-.verdict.warn { border-left-color: #bf8700; } .verdict.bad { border-left-color: #cf222e; }
-"""
 
 
 def _microsight_version() -> str:
@@ -69,47 +42,6 @@ def _microsight_version() -> str:
         return version("microsight")
     except PackageNotFoundError:
         return "unknown"
-
-
-def format_value(value: Any) -> str:
-    """Format one table cell as plain (unescaped) text.
-
-    Floats get 4 significant digits, infinities ``∞``/``-∞``, ``None`` an em
-    dash; everything else its ``str``.
-
-    Parameters
-    ----------
-    value : Any
-        The cell value.
-
-    Returns
-    -------
-    str
-    """
-    if value is None:
-        return "—"
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (float, np.floating)):
-        if math.isinf(value):
-            return "∞" if value > 0 else "-∞"
-        if math.isnan(value):
-            return "NaN"
-        return f"{float(value):.4g}"
-    if isinstance(value, np.integer):
-        return str(int(value))
-    return str(value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-
-
-def _cell(value: Any, tag: str = "td") -> str:
-    cls = ' class="num"' if _is_number(value) else ""
-    return f"<{tag}{cls}>{html.escape(format_value(value))}</{tag}>"
 
 
 @dataclass(frozen=True)
@@ -139,6 +71,7 @@ class Report:
         self.title = title
         self.subtitle = subtitle
         self._sections: list[_Section] = []
+        self._columns: list[str] = []  # table headers shown, for the glossary
 
     @property
     def headings(self) -> list[str]:
@@ -177,7 +110,8 @@ class Report:
         )
         self.add_html(heading, body)
 
-    def add_table(self, heading: str, rows: list[dict[str, Any]], *, note: str = "") -> None:
+    def add_table(self, heading: str, rows: list[dict[str, Any]], *, note: str = "",
+                  missing: str = MISSING) -> None:
         """Add a table with one row per dict.
 
         Parameters
@@ -185,25 +119,31 @@ class Report:
         heading : str
             Section heading.
         rows : list of dict
-            Columns are the union of keys in first-seen order; a missing key
-            shows as an em dash. Floats get 4 significant digits, ``inf`` is
-            shown as ``∞`` and ``None`` as ``—``.
+            Columns are the union of keys in first-seen order. Floats get 4
+            significant digits, ``inf`` is shown as ``∞``; a missing key,
+            ``None`` or NaN as ``—``, explained in a footnote. Known metric
+            names get their meaning as hover text and a glossary entry.
         note : str, optional
             A short line under the table.
+        missing : str, optional
+            Why a cell can be empty (the footnote of ``—`` outside interval columns).
         """
         columns: list[str] = []
         for row in rows:
             columns.extend(k for k in row if k not in columns)
-        head = "<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in columns) + "</tr>"
-        body_rows = ["<tr>" + "".join(_cell(row.get(c)) for c in columns) + "</tr>" for row in rows]
-        parts = ["<table>", f"<thead>{head}</thead>", "<tbody>", *body_rows, "</tbody>", "</table>"]
+        self._columns.extend(c for c in columns if c not in self._columns)
+        head = "<tr>" + "".join(header(str(c)) for c in columns) + "</tr>"
+        body_rows = ["<tr>" + "".join(cell(row.get(c)) for c in columns) + "</tr>" for row in rows]
+        parts = ['<div class="scroll"><table>', f"<thead>{head}</thead>", "<tbody>", *body_rows,
+                 "</tbody>", "</table></div>"]
         if not rows:
             parts = ['<p class="note">(no rows)</p>']
-        if note:
-            parts.append(f'<p class="note">{html.escape(note)}</p>')
+        notes = [note, missing_note(rows, columns, missing)]
+        parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes if n]
         self.add_html(heading, "\n".join(parts))
 
-    def add_key_values(self, heading: str, items: dict[str, Any]) -> None:
+    def add_key_values(self, heading: str, items: dict[str, Any], *, note: str = "",
+                       missing: str = MISSING) -> None:
         """Add a two-column table of names and values (e.g. run settings).
 
         Parameters
@@ -211,12 +151,21 @@ class Report:
         heading : str
             Section heading.
         items : dict
-            Name to value, formatted like :meth:`add_table` cells.
+            Name to value, formatted like :meth:`add_table` cells; names such
+            as ``pixel_sizes_um`` are shown in words.
+        note : str, optional
+            A short line under the table.
+        missing : str, optional
+            Why a value can be empty (the footnote of ``—``).
         """
-        rows = "\n".join(
-            f"<tr><th>{html.escape(str(k))}</th>{_cell(v)}</tr>" for k, v in items.items()
-        )
-        self.add_html(heading, f'<table class="kv">\n{rows}\n</table>')
+        names = [label(str(k)) for k in items]
+        # Settings and facts, not metrics: no glossary ("precision" here is numeric precision).
+        rows = "\n".join(f"<tr><th>{html.escape(n)}</th>{cell(v)}</tr>"
+                         for n, v in zip(names, items.values(), strict=True))
+        notes = [note, missing_note([items], list(items), missing)]
+        tail = "".join(f'\n<p class="note">{html.escape(n)}</p>' for n in notes if n)
+        self.add_html(heading, f'<div class="scroll"><table class="kv">\n{rows}\n</table></div>'
+                               f"{tail}")
 
     def add_code(self, heading: str, text: str) -> None:
         """Add preformatted text, e.g. the run's YAML config.
@@ -257,8 +206,11 @@ class Report:
         caption: str = "",
         shared_range: list[str] | None = None,
         cmaps: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        reference: str | None = None,
+        from_zero: list[str] | None = None,
     ) -> None:
-        """Add one row of images side by side, each with a colorbar.
+        """Add images in a grid, each with a colour bar, cropped to a readable region.
 
         Parameters
         ----------
@@ -266,21 +218,40 @@ class Report:
             Section heading.
         panels : dict of str to numpy.ndarray
             Title to image, e.g. ``input``, ``prediction``, ``target``,
-            ``|error|``. 3D stacks show their middle Z slice; large images are
-            subsampled for display.
+            ``|prediction - target|``. 3D stacks show their middle Z slice;
+            images larger than 256 pixels or very elongated show a region of
+            interest (where the reference varies most), said in the caption.
         caption : str, optional
-            Text under the row.
+            Text under the images.
         shared_range : list of str, optional
-            Panels that share one display range (robust 1-99.8 percentiles
-            over all of them) so their brightness is comparable.
+            Panels that share one display range (robust 1-99.8 percentiles of
+            the reference panel) so their brightness is comparable.
         cmaps : dict of str to str, optional
             Colormap per panel; default ``gray``.
+        labels : dict of str to str, optional
+            Colour bar label per panel; shared panels default to
+            ``intensity (same display range)``.
+        reference : str, optional
+            Panel setting the shared range and the crop; default ``target``
+            if shared, else the first shared panel, else the first panel.
+        from_zero : list of str, optional
+            Panels whose range starts at 0, e.g. error maps.
         """
-        fig = image_panels_figure(panels, shared_range=shared_range, cmaps=cmaps)
-        if shared_range:
-            shared_note = "Same display range: " + ", ".join(shared_range) + "."
-            caption = f"{caption} {shared_note}".strip()
-        self.add_figure(heading, fig, caption=caption)
+        shared = list(shared_range or [])
+        ref = reference or panel_reference(list(panels), shared)
+        if ref not in panels:
+            raise MicrosightError(f"unknown panel name(s) {[ref]}; panels are {list(panels)}.")
+        ref_image = display_plane(panels[ref], ref)
+        region = crop_region(ref_image)
+        labels = {**{n: "intensity (same display range)" for n in shared}, **(labels or {})}
+        fig = image_panels_figure(panels, shared_range=shared, cmaps=cmaps, labels=labels,
+                                  reference=ref, region=region, from_zero=from_zero or ())
+        notes = [caption]
+        if len(shared) > 1:
+            notes.append(f"{', '.join(shared)}: one display range, the 1st-99.8th percentiles "
+                         f"of {ref}.")
+        notes.append(describe_crop(region, ref_image.shape))
+        self.add_figure(heading, fig, caption=" ".join(n for n in notes if n))
 
     def add_verdict(self, heading: str, status: str, message: str, *, level: str = "info"
                     ) -> None:
@@ -299,9 +270,11 @@ class Report:
         """
         if level not in ("ok", "info", "warn", "bad"):
             raise MicrosightError(f"verdict level must be ok, info, warn or bad, got {level!r}.")
-        text = html.escape(str(message)).replace("\n", "<br>\n")
-        self.add_html(heading, f'<div class="verdict {level}"><strong>{html.escape(status)}'
-                               f"</strong><br>\n{text}</div>")
+        lines = [html.escape(t.strip()) for t in str(message).split("\n") if t.strip()]
+        first = f"<p><strong>{html.escape(status)}.</strong> {lines[0] if lines else ''}</p>"
+        rest = "".join(f'\n<p class="rule">{t}</p>' if t.startswith("Rule:") else f"\n<p>{t}</p>"
+                       for t in lines[1:])
+        self.add_html(heading, f'<div class="verdict {level}">{first}{rest}</div>')
 
     def add_history(
         self, heading: str, history: list[dict[str, float]], *, keys: list[str] | None = None
@@ -329,29 +302,49 @@ class Report:
             caption = "Dashed line: epoch with the lowest val_loss."
         self.add_figure(heading, fig, caption=caption)
 
+    def _glossary(self) -> _Section | None:
+        """The closing glossary of the metric names the tables used, if any."""
+        entries = glossary_entries(self._columns)
+        if not entries:
+            return None
+        items = "\n".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
+                          for k, v in entries.items())
+        return _Section("Glossary", '<p class="note">What the numbers in the tables mean '
+                                    "(in the HTML page, also shown when the pointer rests on "
+                                    "a column name)."
+                                    f'</p>\n<dl class="glossary">\n{items}\n</dl>')
+
+    def _all_sections(self) -> list[_Section]:
+        glossary = self._glossary()
+        return [*self._sections, *([glossary] if glossary else [])]
+
     def to_html(self) -> str:
         """Render the complete standalone HTML page.
 
         Returns
         -------
         str
-            The page, with inline CSS, a table of contents, the generation
-            time (UTC) and the microsight version; no external resources.
+            The page, with inline CSS, the first section (the verdict of an
+            evaluation) before the table of contents, a closing glossary of
+            the metrics shown, the generation time (UTC) and the microsight
+            version; no external resources.
         """
         esc = html.escape
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         meta = f"Generated {stamp} by microsight {esc(_microsight_version())}"
-        ids = [f"sec-{i + 1}" for i in range(len(self._sections))]
+        all_sections = self._all_sections()
+        ids = [f"sec-{i + 1}" for i in range(len(all_sections))]
         toc = "\n".join(
             f'<li><a href="#{sid}">{esc(s.heading)}</a></li>'
-            for sid, s in zip(ids, self._sections, strict=True)
+            for sid, s in zip(ids, all_sections, strict=True)
         )
-        sections = "\n".join(
-            f'<section id="{sid}">\n<h2>{esc(s.heading)}</h2>\n{s.body}\n</section>'
-            for sid, s in zip(ids, self._sections, strict=True)
-        )
-        subtitle = f'<p class="subtitle">{esc(self.subtitle)}</p>' if self.subtitle else ""
-        nav = f'<nav class="toc"><strong>Contents</strong><ol>\n{toc}\n</ol></nav>' if toc else ""
+        blocks = [f'<section id="{sid}">\n<h2>{esc(s.heading)}</h2>\n{s.body}\n</section>'
+                  for sid, s in zip(ids, all_sections, strict=True)]
+        subtitle = f'<div class="subtitle">{esc(self.subtitle)}</div>' if self.subtitle else ""
+        nav = (f'<nav class="toc"><strong>Contents</strong><ol>\n{toc}\n</ol></nav>'
+               if len(all_sections) > 2 else "")
+        # The first section (an evaluation's verdict) is the first thing read.
+        body = "\n".join([*blocks[:1], nav, *blocks[1:]])
         return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -359,17 +352,16 @@ class Report:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="microsight {esc(_microsight_version())}">
 <title>{esc(self.title)}</title>
-<style>{_CSS}</style>
+<style>{CSS}</style>
 </head>
 <body>
 <main>
 <header>
 <h1>{esc(self.title)}</h1>
 {subtitle}
-<p class="meta">{meta}</p>
+<div class="meta">{meta}</div>
 </header>
-{nav}
-{sections}
+{body}
 <footer>{meta}</footer>
 </main>
 </body>
@@ -391,7 +383,7 @@ class Report:
         from microsight.qc.pdf import write_pdf
 
         return write_pdf(self.title, self.subtitle,
-                         [(s.heading, s.body) for s in self._sections], path)
+                         [(s.heading, s.body) for s in self._all_sections()], path)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the report atomically and return its path.

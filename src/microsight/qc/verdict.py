@@ -86,8 +86,9 @@ def network_verdict(rows: list[dict[str, Any]], metric: str) -> Verdict:
              if (v := _per_image(rows, s, metric))}
     if not net or not means:
         return Verdict("no baseline", metric, None, float("nan"), (float("nan"),) * 2,
-                       len(net), f"No classical baseline was scored on {metric}: nothing to "
-                       "compare the network with.")
+                       len(net), f"No classical baseline was scored image by image on {metric}, "
+                       "so there is no verdict by the usual rule; compare the network with any "
+                       "other rows of the tables below.")
     best = max(means, key=lambda s: sign * means[s])
     base = _per_image(rows, best, metric)
     shared = sorted(set(net) & set(base))
@@ -106,12 +107,20 @@ def network_verdict(rows: list[dict[str, Any]], metric: str) -> Verdict:
 
 def _sentence(kind: str, metric: str, baseline: str, mean: float, ci: tuple[float, float],
               n: int) -> str:
-    better = "lower" if metric in LOWER_IS_BETTER else "higher"
+    lower_better = metric in LOWER_IS_BETTER
+    better = "lower" if lower_better else "higher"
     what = {"clearly better": "The network is clearly better than",
             "within noise": "The network is not clearly different from",
-            "worse: do not use": "The network is worse than (do not use it on such images)"}[kind]
-    interval = (f" (95% interval {ci[0]:+.3g} to {ci[1]:+.3g})" if np.isfinite(ci[0])
-                else f"; fewer than {MIN_IMAGES} test images give no interval: add test images")
+            "worse: do not use": "The network is worse (do not use it on such images) than"}[kind]
+    images = "one test image" if n == 1 else f"{n} test images"
+    if not np.isfinite(mean):
+        return f"{what} the best classical baseline, {baseline}: no test image scored both."
+    raw = -mean if lower_better else mean  # the network's value minus the baseline's
+    direction = "higher" if raw > 0 else "lower"
+    interval = (f" (95% interval of the network's advantage: {ci[0]:+.3g} to {ci[1]:+.3g})"
+                if np.isfinite(ci[0]) else
+                f"; {images} {'gives' if n == 1 else 'give'} no interval (at least "
+                f"{MIN_IMAGES} are needed): add test images")
     return (f"{what} the best classical baseline, {baseline}: {metric} ({better} is better) "
-            f"differs by {mean:+.3g} per image in the network's favour over {n} test "
-            f"image(s){interval}.")
+            f"is on average {abs(raw):.3g} {direction} for the network than for {baseline}, "
+            f"over {images}{interval}.")

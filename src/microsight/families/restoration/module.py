@@ -22,6 +22,27 @@ from microsight.metrics.resolution import decorrelation_resolution
 from microsight.metrics.squirrel import resolution_scaled_error
 
 
+def on_target_scale(image: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``image`` on the normalized target's intensity scale, so both share a display range.
+
+    Least-squares range matching when the grids agree (as the metrics compare
+    them), else percentile normalization.
+    """
+    if image.shape == target.shape:
+        return affine_match(image, target)
+    return percentile_normalize(image)
+
+
+def resolution_comment(prediction: float | None, target: float | None) -> str:
+    """Words on a prediction whose resolution estimate is finer than its ground truth's."""
+    if prediction is None or target is None or not np.isfinite([prediction, target]).all():
+        return ""
+    if prediction < 0.9 * target:
+        return ("finer than the ground truth: likely noise or invented detail, not real "
+                "resolution")
+    return ""
+
+
 class RestorationMixin:
     """Hooks of image-to-image restoration methods used by training and evaluation."""
 
@@ -65,7 +86,7 @@ class RestorationMixin:
         """Images shown side by side in the report for one item (first channel)."""
         gt = percentile_normalize(target[0])
         pred = affine_match(prediction[0], gt)
-        return {"input": input_item[0], "prediction": pred, "target": gt,
+        return {"input": on_target_scale(input_item[0], gt), "prediction": pred, "target": gt,
                 "|prediction - target|": np.abs(pred - gt),
                 "resolution-scaled error": resolution_scaled_error(gt, prediction[0]).error_map}
 
@@ -88,11 +109,15 @@ class RestorationMixin:
                     if pixel:
                         # Predictions and targets of super-resolution lie on a finer grid.
                         row[f"{key} (um)"] = res * pixel / (1 if key == "input" else scale)
+            row["comment"] = resolution_comment(row.get("prediction (px)"),
+                                                row.get("target (px)"))
             rows.append(row)
         if rows:
             report.add_table(
                 "Resolution (decorrelation analysis)", rows,
                 note="Single-image resolution estimate (Descloux et al. 2019): the period of the "
-                     "highest spatial frequency still above the noise; NaN where no signal peak "
-                     "is found. RSE/RSP columns: SQUIRREL resolution-scaled error and Pearson "
-                     "correlation after the best blur, gain and offset (Culley et al. 2018).")
+                     "highest spatial frequency still above the noise; smaller is finer. A "
+                     "prediction cannot be truly sharper than its ground truth. RSE/RSP columns "
+                     "of the metric tables: SQUIRREL resolution-scaled error and Pearson "
+                     "correlation after the best blur, gain and offset (Culley et al. 2018).",
+                missing="no signal peak was found (too little structure above the noise)")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from microsight.config import config_to_yaml
 from microsight.data.shapes import label_outlines, object_table
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, evaluation_report
+from microsight.engine.evaluate import Evaluation, data_facts, evaluation_report, model_sections
 from microsight.errors import MicrosightError
 from microsight.io import Image, open_image_writer
 from microsight.io.image import image_stem, image_suffix
 from microsight.io.shapes import write_geojson, write_table
+from microsight.qc.overlay import segmentation_figure
 
 
 def export_objects(labels: np.ndarray, *, csv: str | Path | None = None,
@@ -50,12 +51,6 @@ def export_objects(labels: np.ndarray, *, csv: str | Path | None = None,
     return table
 
 
-def label_display(labels: np.ndarray) -> np.ndarray:
-    """Labels remapped to a few cycling values so that neighbours differ in colour."""
-    labels = np.asarray(labels)
-    return np.where(labels > 0, (labels * 7) % 19 + 1, 0).astype(np.float32)
-
-
 def write_segmentation_report(method: str, model: Model, result: Evaluation,
                               data_summary: dict[str, Any], panels: list,
                               curves: dict[str, dict], path: str | Path) -> Path:
@@ -68,21 +63,29 @@ def write_segmentation_report(method: str, model: Model, result: Evaluation,
                        "(TP + FP + FN) as in the DSB 2018 and StarDist; PQ = panoptic "
                        "quality; 'pooled' sums the counts over all images.")
     rep.add_figure("Average precision over IoU thresholds (pooled)", ap_figure(curves))
-    rep.add_key_values("Test data", {k: v for k, v in data_summary.items()
-                                     if k != "item_names"})
+    rep.add_key_values("Test data", data_facts(data_summary))
     for name, x, truth, labels, prob in panels:
-        images = {"input": np.asarray(x, np.float32).mean(axis=0),
-                  "ground truth": label_display(truth), "network": label_display(labels)}
+        foreground = None
         if prob is not None:
-            images["probability"] = prob[0]
-        rep.add_image_panels(f"Example: {name}", images,
-                             cmaps={"ground truth": "tab20", "network": "tab20"})
-    rep.add_table("Per-image metrics", result.rows)
-    if model.history:
-        rep.add_history("Training history", model.history)
-    rep.add_key_values("Training", {k: v for k, v in model.qc.items() if k != "data"})
-    rep.add_code("Configuration", config_to_yaml(model.config))
+            # Class probabilities (summing to 1, class 0 the background) or, first, the
+            # object probability.
+            classes = len(prob) > 1 and np.allclose(prob.sum(axis=0), 1, atol=1e-3)
+            foreground = 1 - prob[0] if classes else prob[0]
+        fig, region = segmentation_figure(np.asarray(x, np.float32).mean(axis=0), truth, labels,
+                                          probability=foreground)
+        rep.add_figure(f"Example: {name}", fig, caption=(
+            "Network objects matched one-to-one to the ground truth at IoU 0.5 (as AP@0.5 "
+            "counts them): outlines of matched objects, of true objects the network missed "
+            f"and of objects it found that are not in the ground truth. {region}").strip())
+    rep.add_table("Per-image metrics", [_at_half(r) for r in result.rows],
+                  note="Scores at IoU 0.5; the mean table above has the other thresholds.")
+    model_sections(rep, model)
     return rep.write(path)
+
+
+def _at_half(row: dict[str, Any]) -> dict[str, Any]:
+    """A per-image row without the scores at IoU thresholds other than 0.5."""
+    return {k: v for k, v in row.items() if "@" not in k or k.endswith("@0.5")}
 
 
 def flat_scores(res: dict[float, dict[str, float]]) -> dict[str, float]:
@@ -98,17 +101,18 @@ def ap_figure(curves: dict[str, dict[float, dict[str, float]]]) -> Any:
     """Matplotlib figure: pooled AP against the IoU threshold, one line per source."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     for source, res in curves.items():
         thr = sorted(res)
-        ax.plot(thr, [res[t]["ap"] for t in thr], marker="o", label=source[:40])
-    ax.set_xlabel("IoU threshold")
+        # Whole names, wrapped: a cut legend entry cannot be told from another.
+        ax.plot(thr, [res[t]["ap"] for t in thr], marker="o",
+                label=textwrap.fill(source, 60))
+    ax.set_xlabel("IoU threshold (how much a found object must overlap a true one)")
     ax.set_ylabel("AP = TP / (TP + FP + FN)")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     return fig
 
 

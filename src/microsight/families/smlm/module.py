@@ -226,7 +226,8 @@ def smlm_evaluation(model: Model, tables: dict[str, np.ndarray], truth: np.ndarr
         rep.add_table("Test metrics", result.rows,
                       note=f"Per-frame Hungarian matching within {m.tolerance:g} nm (Sage et "
                            "al. 2019); RMSE over matched pairs (nm); efficiency E = 100 - "
-                           "sqrt((100 - JI)^2 + RMSE^2).")
+                           "sqrt((100 - JI)^2 + RMSE^2).",
+                      missing="no localization was matched, so no distance can be measured")
         for title, fig, caption in figures or []:
             rep.add_figure(title, fig, caption=caption)
         model_sections(rep, model)
@@ -234,14 +235,19 @@ def smlm_evaluation(model: Model, tables: dict[str, np.ndarray], truth: np.ndarr
     return result
 
 
-def reconstruction_figure(images: dict[str, np.ndarray]) -> Any:
-    """Side-by-side panels of super-resolved renderings (percentile-scaled)."""
+def reconstruction_figure(images: dict[str, np.ndarray], reference: str | None = None) -> Any:
+    """Side-by-side panels of super-resolved renderings (percentile-scaled).
+
+    With ``reference``, every panel shares that panel's display range, so
+    brightness compares across panels; else each has its own.
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(4 * len(images), 4))
+    shared = float(np.percentile(images[reference], 99.5)) if reference else None
     for k, (title, img) in enumerate(images.items()):
         ax = fig.add_subplot(1, len(images), k + 1)
-        hi = float(np.percentile(img, 99.5)) or 1.0
+        hi = shared or float(np.percentile(img, 99.5)) or 1.0
         ax.imshow(img, cmap="magma", vmin=0, vmax=hi)
         ax.set_title(title)
         ax.set_axis_off()

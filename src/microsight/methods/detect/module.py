@@ -35,6 +35,7 @@ from microsight.data.split import load_and_split
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import (
     Evaluation,
+    data_facts,
     evaluation_report,
     model_sections,
     score_sources,
@@ -331,11 +332,11 @@ class DetectModule(MicrosightModule):
         rep.add_table("Test metrics (mean over images)", result.summary,
                       note=f"One-to-one (Hungarian) matching within {m.tolerance:g} pixels; "
                            "'pooled' sums true/false positives over all images.")
-        rep.add_key_values("Test data", {k: v for k, v in data_summary.items()
-                                         if k != "item_names"})
+        rep.add_key_values("Test data", data_facts(data_summary))
         for name, x, pts, truth in panels:
             rep.add_figure(f"Example: {name}", points_figure(x, pts, truth),
-                           caption="green circles: ground truth; red crosses: network")
+                           caption="Circles: ground-truth points; crosses: the network's "
+                                   "detections.")
         rep.add_table("Per-image metrics", result.rows)
         model_sections(rep, model)
         return rep.write(path)
@@ -350,9 +351,13 @@ def points_figure(item: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> Any:
     fig = Figure(figsize=(6, 6 * img.shape[0] / max(img.shape[1], 1)))
     ax = fig.add_subplot(1, 1, 1)
     ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
-    ax.scatter(truth["x"], truth["y"], s=40, facecolors="none", edgecolors="lime",
-               linewidths=1)
-    ax.scatter(pred["x"], pred["y"], s=20, c="red", marker="x", linewidths=1)
+    # Okabe-Ito yellow and sky blue: told apart with the common colour blindnesses.
+    ax.scatter(truth["x"], truth["y"], s=40, facecolors="none", edgecolors="#F0E442",
+               linewidths=1.2, label="ground truth")
+    ax.scatter(pred["x"], pred["y"], s=24, c="#56B4E9", marker="x", linewidths=1.2,
+               label="network")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=9,
+              frameon=False)
     ax.set_axis_off()
     fig.tight_layout()
     return fig

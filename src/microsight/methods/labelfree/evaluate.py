@@ -22,6 +22,7 @@ from microsight.data.normalization import subsample
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import (
     Evaluation,
+    data_facts,
     evaluation_report,
     model_sections,
     score_sources,
@@ -190,7 +191,7 @@ def _write_report(model: Model, result: Evaluation, summary: dict[str, Any],
     rep.add_table("Registration of the test pairs", registration,
                   note="shift_px registers the target onto the input (phase correlation of "
                        "gradient-magnitude maps); misaligned pairs lower every score.")
-    rep.add_key_values("Test data", {k: v for k, v in summary.items() if k != "item_names"})
+    rep.add_key_values("Test data", data_facts(summary))
     if maps_dir is not None:
         rep.add_text("Error maps", f"|network - target| per target (target units): {maps_dir}")
     for item_name, x, y, preds in panels:
@@ -198,7 +199,10 @@ def _write_report(model: Model, result: Evaluation, summary: dict[str, Any],
             row = _panel_row(x, y, preds, c)
             shared = [k for k in row if k not in ("input (middle channel)",
                                                   "|network - target|")]
-            rep.add_image_panels(f"Example: {item_name}, {n}", row, shared_range=shared)
+            error = "|network - target|"
+            rep.add_image_panels(f"Example: {item_name}, {n}", row, shared_range=shared,
+                                 cmaps={error: "magma"}, from_zero=[error],
+                                 labels={error: "error (target units)"})
     rep.add_table("Per-image metrics", result.rows)
     model_sections(rep, model)
     return rep.write(path)

@@ -309,7 +309,8 @@ class LocalizeModule(MicrosightModule):
         size = (movie.shape[1] * m.simulation.pixel_size, movie.shape[2] * m.simulation.pixel_size)
         renders = {"ground truth": render_gaussian(truth, size, 10.0, sigma=15.0)}
         renders.update({s: render_gaussian(t, size, 10.0, sigma=15.0) for s, t in tables.items()})
-        figure = ("Renderings (10 nm pixels)", reconstruction_figure(renders),
-                  "Gaussian renderings (sd 15 nm) of the truth, the network and the baseline.")
+        figure = ("Renderings (10 nm pixels)", reconstruction_figure(renders, "ground truth"),
+                  "Gaussian renderings (sd 15 nm) of the truth, the network and the baseline, "
+                  "on one display range (the ground truth's 99.5th percentile).")
         return smlm_evaluation(model, tables, truth, timings, Path(input).name, report,
                                [figure])

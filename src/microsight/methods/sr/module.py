@@ -41,7 +41,7 @@ from microsight.engine.module import MicrosightModule
 from microsight.engine.sampling import PatchSampler
 from microsight.engine.training import normalize_set
 from microsight.errors import MicrosightError
-from microsight.families.restoration.module import Baseline, RestorationMixin
+from microsight.families.restoration.module import Baseline, RestorationMixin, on_target_scale
 from microsight.methods.sr.config import SRConfig
 from microsight.metrics import affine_match, percentile_normalize
 from microsight.nn import UNet
@@ -204,5 +204,6 @@ class SRModule(RestorationMixin, MicrosightModule):
         gt = percentile_normalize(target[0])
         pred = affine_match(prediction[0], gt)
         f = max(1, target.shape[-1] // input_item.shape[-1])
-        return {"input (nearest upsampled)": upsample_nearest(input_item[0], f),
+        return {"input (nearest upsampled)": on_target_scale(upsample_nearest(input_item[0], f),
+                                                             gt),
                 "prediction": pred, "target": gt, "|prediction - target|": np.abs(pred - gt)}

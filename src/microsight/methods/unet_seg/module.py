@@ -23,7 +23,13 @@ from microsight.config import Configuration
 from microsight.data.pairs import load_items
 from microsight.data.shapes import inner_boundaries
 from microsight.engine.bundle import Model
-from microsight.engine.evaluate import Evaluation, evaluation_report, score_sources, summarize
+from microsight.engine.evaluate import (
+    Evaluation,
+    evaluation_report,
+    model_sections,
+    score_sources,
+    summarize,
+)
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.families.segmentation.module import SegmentationModule
 from microsight.methods.unet_seg.config import UNetSegConfig
@@ -197,7 +203,6 @@ class UNetSegModule(SegmentationModule):
             rep.add_table("Test metrics (mean over images)", result.summary,
                           note="IoU and Dice per class; means over the non-background classes.")
             rep.add_table("Per-image metrics", rows)
-            if model.history:
-                rep.add_history("Training history", model.history)
+            model_sections(rep, model)
             result.report_path = rep.write(report)
         return result
