@@ -61,7 +61,7 @@ class PredictWidget(QWidget):
         self.relay = Relay()
         self.relay.event.connect(self._progress)
 
-        self.model = PathField("model folder or .zip")
+        self.model = PathField("model folder, .zip or shipped model (nuclei-fluo)")
         self.image = LayerPicker(napari_viewer, ("image",))
         self.axes = QLineEdit()
         self.axes.setPlaceholderText("YX for 2D; e.g. ZYX, TYX, CYX")
@@ -100,7 +100,8 @@ class PredictWidget(QWidget):
         layer = self.image.layer()
         try:
             if not self.model.text():
-                raise MicrosightError("choose a model folder or .zip first")
+                raise MicrosightError("choose a model folder or .zip, or type the name of a "
+                                      "shipped model (microsight models)")
             if layer is None:
                 raise MicrosightError("add an image layer to predict on")
         except MicrosightError as exc:
