@@ -324,19 +324,48 @@ def evaluate(
     tta: Annotated[bool, typer.Option(
         "--tta", help="Score the mean prediction over the 8 flips/rotations.")] = False,
     overwrite: Overwrite = False,
+    table: Annotated[Path | None, typer.Option(
+        help="Write every metric to this CSV file (means per source) and a .json file of "
+             "the same name (per image too); default beside --report.",
+        metavar="FILE.csv")] = None,
 ) -> None:
     """Score a model against ground truth and classical baselines."""
     result = _api().evaluate(models if len(models) > 1 else models[0], input, target,
-                          report=report, axes=axes, tta=tta, overwrite=overwrite)
-    table = Table(*result.summary[0].keys(), title="test metrics (mean over images)")
-    for row in result.summary:
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()])
-    console.print(table)
+                          report=report, axes=axes, tta=tta, overwrite=overwrite, table=table)
+    _print_evaluation(result)
+
+
+def _print_evaluation(result: Any) -> None:
+    """The key metrics per source, the verdict and where everything else is, in the
+    terminal's width (plain text: no line longer, nothing cut off)."""
+    import shutil
+
+    from microsight.qc import text
+
+    width = max(40, shutil.get_terminal_size((80, 24)).columns)
+    metrics = result.metrics
+    shown = text.key_columns(result.summary, metrics, width)
+    images = max((row.get("images", 0) for row in result.summary), default=0)
+    lines = text.wrap(f"Test metrics, mean over {text.plural(images, 'image')} "
+                      f"({text.direction_note(shown)}):", width, "  ")
+    lines += text.metric_table(result.summary, metrics, width)
     if result.verdict is not None:
-        # Plain print: the verdict is a sentence; let the terminal wrap it.
-        print(f"verdict: {result.verdict.kind}. {result.verdict.text}")
+        lines += text.wrap(f"verdict: {result.verdict.kind}. {result.verdict.text}", width,
+                           "  ")
     if result.report_path:
-        console.print(f"report: {result.report_path}")
+        lines += ["report:", f"  {result.report_path}"]
+    every = [k for k in result.summary[0] if k not in ("source", "images")
+             and not k.endswith("95% CI")]
+    if result.table_paths:
+        lines.append(f"all {text.plural(len(every), 'metric')} with 95% intervals "
+                     "(per image in the .json):")
+        lines += [f"  {p}" for p in result.table_paths]
+    elif len(every) > len(shown):
+        more = text.plural(len(every) - len(shown), "more metric")
+        lines += text.wrap(f"{more} and 95% intervals: add --table FILE.csv (or --report, "
+                           "which writes them beside the report)", width, "  ")
+    # Plain print: lines already fit; rich would re-wrap or style them.
+    print("\n".join(lines))
 
 
 @app.command()

@@ -14,8 +14,9 @@ from microsight.qc.overfitting import (
 
 
 def history(train, val):
+    # Stored like history.csv: epochs from 0 (shown from 1).
     return [
-        {"epoch": i + 1, "train_loss": t, "val_loss": v, "val_psnr": -10 * np.log10(v)}
+        {"epoch": i, "train_loss": t, "val_loss": v, "val_psnr": -10 * np.log10(v)}
         for i, (t, v) in enumerate(zip(train, val, strict=True))
     ]
 
@@ -26,10 +27,18 @@ def test_overfitting_detected_with_onset():
     val = 0.5 + 0.002 * (epochs - 8) ** 2  # minimum at epoch 8, then rises
     v = overfitting_verdict(history(train, val))
     assert v.status == "over-fitting"
-    assert v.best_epoch == 8
+    assert v.best_epoch == 7  # stored from 0: the 8th epoch
     # The rise passes 5% of the minimum (0.025) once (e - 8)^2 > 12.5: epoch 12.
-    assert v.onset_epoch == 12
-    assert "epoch 8" in v.message and v.level == "warn"
+    assert v.onset_epoch == 11
+    assert "(epoch 8) from epoch 12 on" in v.message and v.level == "warn"
+    assert "epoch 7" not in v.message
+
+
+def test_epochs_in_words_count_from_one():
+    epochs = np.arange(1, 9)
+    v = overfitting_verdict(history(1.0 / epochs, 1.0 / epochs))
+    assert v.status == "still improving"
+    assert "(epoch 8 of 8)" in v.message
 
 
 def test_noisy_plateau_is_not_overfitting():

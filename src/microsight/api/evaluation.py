@@ -34,6 +34,7 @@ def evaluate(
     tile: int | None = None,
     tta: bool = False,
     overwrite: bool = False,
+    table: str | Path | None = None,
 ) -> Evaluation:
     """Score a model on held-out pairs against classical baselines; write a report.
 
@@ -53,21 +54,31 @@ def evaluate(
     tta : bool
         Score the mean prediction over the 8 flips/rotations (as ``predict``).
     overwrite : bool
-        Replace an existing ``report``.
+        Replace an existing ``report`` (and tables).
+    table : str or Path, optional
+        CSV file for every metric's mean per source, with a JSON file of the same
+        name holding the per-image rows and the verdict too. With a ``report`` and
+        no ``table``, both go next to the report (``report.metrics.csv``,
+        ``report.metrics.json``).
 
     Returns
     -------
     Evaluation
-        Per-image rows and the mean of each metric per source.
+        Per-image rows and the mean of each metric per source; ``table_paths``
+        names the tables written.
     """
     check_tiling(tile, None, None)
     sources = list(model if isinstance(model, (list, tuple)) else [model])
+    inputs = [*sources, input, target]
     if report is not None:
         if Path(report).suffix.lower() not in (".html", ".htm", ".pdf"):
             raise MicrosightError(f"--report {report}: the report is HTML or PDF; give a path "
                                   "ending in .html or .pdf")
-        check_output(report, inputs=[*sources, input, target], overwrite=overwrite,
-                     option="--report")
+        check_output(report, inputs=inputs, overwrite=overwrite, option="--report")
+    tables = table_paths(report, table)
+    for path in tables:
+        check_output(path, inputs=inputs, overwrite=overwrite,
+                     option="--table" if table is not None else "--report")
     models = [_as_model(m) for m in sources]
     if not models:
         raise MicrosightError("no model given")
@@ -80,5 +91,34 @@ def evaluate(
     model = combine(models, None, tta)
     settings = _tile_settings(model, tile, None, None)
     result = evaluator(model, input, target, axes=axes, report=report, settings=settings)
-    result.verdict = network_verdict(result.rows, get_method(models[0].method).metrics[0])
+    result.metrics = tuple(spec.metrics)
+    result.verdict = network_verdict(result.rows, spec.metrics[0])
+    if tables:
+        result.write_tables(tables[0])
     return result
+
+
+def table_paths(report: str | Path | None, table: str | Path | None) -> tuple[Path, ...]:
+    """The CSV and JSON tables an evaluation writes: at ``table``, or next to ``report``.
+
+    Parameters
+    ----------
+    report, table : str or Path, optional
+        As given to :func:`evaluate`.
+
+    Returns
+    -------
+    tuple of Path
+        ``(csv, json)``, or empty when neither is given.
+    """
+    if table is not None:
+        path = Path(table)
+        if path.suffix.lower() not in (".csv", ".json"):
+            raise MicrosightError(f"--table {table}: give a path ending in .csv (a .json "
+                                  "file of the same name is written beside it)")
+        path = path.with_suffix(".csv")
+    elif report is not None:
+        path = Path(report).with_suffix(".metrics.csv")
+    else:
+        return ()
+    return path, path.with_suffix(".json")

@@ -36,6 +36,7 @@ from microsight.config import Configuration, config_to_yaml, get_method, validat
 from microsight.engine.files import atomic_write_bytes, atomic_write_text
 from microsight.errors import MicrosightError
 from microsight.pretrained import resolve_model_path
+from microsight.qc.epochs import shown_epoch
 
 BUNDLE_FORMAT = "microsight-bundle"
 BUNDLE_VERSION = 1
@@ -111,7 +112,7 @@ def update_qc(folder: Path, values: dict[str, Any]) -> dict[str, Any]:
 
 def write_model_card(folder: Path, model: Model) -> None:
     """A short README describing what the model is, how it was trained, how it scored."""
-    best = model.qc.get("best_epoch")
+    best = shown_epoch(model.qc.get("best_epoch"))
     data = model.qc.get("data", {})
     lines = [
         f"# {model.config.name}",

@@ -11,18 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import RichProgressBar
 
 from microsight.engine.files import atomic_write_text
 from microsight.engine.progress import Monitor, ProgressEvent
+from microsight.qc.epochs import shown_epoch
 
 HISTORY_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "val_psnr", "lr", "train_seconds",
                    "patches_per_second"]
 
 
 def history_to_csv(rows: list[dict[str, Any]]) -> str:
-    """Render history rows as CSV text with a fixed column order."""
+    """Render history rows as CSV text: the fixed columns, then a method's own metrics."""
+    extra = [k for row in rows for k in row if k not in HISTORY_COLUMNS]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=[*HISTORY_COLUMNS, *dict.fromkeys(extra)],
+                            extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow(row)
@@ -110,15 +114,19 @@ class EpochRecorder(L.Callback):
         metrics = trainer.callback_metrics if self._validated else {}
         seconds = self._train_seconds or (time.perf_counter() - self._t0)
         batch = pl_module.config.data.batch_size
+        # Only the validation metrics the method declares meaningful are kept (a PSNR
+        # of a probability map or of noisy data would mislead); the loss always is.
+        shown = tuple(getattr(pl_module, "val_metrics", ()))
         row = {
             "epoch": trainer.current_epoch,
             "step": trainer.global_step,
             "train_loss": pl_module._train_loss_sum / max(steps, 1),
-            "val_loss": float(metrics["val_loss"]) if "val_loss" in metrics else None,
-            "val_psnr": float(metrics["val_psnr"]) if "val_psnr" in metrics else None,
+            "val_loss": _metric(metrics, "val_loss"),
+            "val_psnr": _metric(metrics, "val_psnr") if "val_psnr" in shown else None,
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
             "train_seconds": round(seconds, 3),
             "patches_per_second": round(steps * batch / seconds, 1) if seconds > 0 else None,
+            **{k: _metric(metrics, k) for k in shown if k != "val_psnr"},
         }
         improved = row["val_loss"] is not None and row["val_loss"] < self.best_val_loss
         self.rows.append(row)
@@ -138,26 +146,107 @@ class EpochRecorder(L.Callback):
                                           _total_steps(pl_module), row["epoch"] + 1, row))
 
 
+def _metric(metrics: dict[str, Any], key: str) -> float | None:
+    return float(metrics[key]) if key in metrics else None
+
+
 def _total_steps(module: L.LightningModule) -> int:
     cfg = module.config.training
     return int(cfg.max_steps or cfg.epochs * cfg.steps_per_epoch)
 
 
+#: Seconds between the plain progress lines of a training run outside a terminal.
+STEP_LINE_SECONDS = 30.0
+
+
+def metric_text(row: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    """``name value`` for the numbers of ``row`` among ``keys`` (PSNR in dB)."""
+    parts = []
+    for key in keys:
+        value = row.get(key)
+        if value is None:
+            continue
+        parts.append(f"{key} {value:.2f} dB" if key.endswith("psnr") else f"{key} {value:.4g}")
+    return parts
+
+
 class EpochPrinter(L.Callback):
-    """One line per epoch, for logs and notebooks where a live progress bar is noise."""
+    """Plain progress lines for logs and notebooks, where a live progress bar is noise.
+
+    One line per epoch (losses, the method's validation metrics, speed) and,
+    inside an epoch, a line every :data:`STEP_LINE_SECONDS` seconds (step,
+    training loss, time left), so that a log shows a long epoch advancing.
+    Epochs are counted from 1.
+    """
 
     def __init__(self, recorder: EpochRecorder, total_epochs: int):
         self.recorder = recorder
         self.total = total_epochs
+        self._last = time.monotonic()
+        self._start: tuple[float, int] | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._last = time.monotonic()
+        self._start = (self._last, trainer.global_step)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        now = time.monotonic()
+        per_epoch = pl_module.config.training.steps_per_epoch
+        if (now - self._last < STEP_LINE_SECONDS or batch_idx + 1 >= per_epoch
+                or not trainer.is_global_zero):
+            return
+        self._last = now
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        parts = [f"epoch {shown_epoch(trainer.current_epoch)}/{self.total}",
+                 f"step {batch_idx + 1}/{per_epoch}"]
+        if loss is not None:
+            parts.append(f"train_loss {float(loss.detach()):.4g}")
+        left = self._seconds_left(trainer, pl_module, now)
+        if left is not None:
+            parts.append(f"about {_duration(left)} left")
+        print("  " + ", ".join(parts), flush=True)
+
+    def _seconds_left(self, trainer: L.Trainer, pl_module: L.LightningModule, now: float
+                      ) -> float | None:
+        if self._start is None:
+            return None
+        t0, step0 = self._start
+        done = trainer.global_step - step0
+        if done <= 0 or now <= t0:
+            return None
+        # Training steps only: validation and saving add a little per epoch.
+        return (_total_steps(pl_module) - trainer.global_step) * (now - t0) / done
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.recorder.rows or not trainer.is_global_zero:
             return
+        self._last = time.monotonic()
         row = self.recorder.rows[-1]
-        parts = [f"epoch {row['epoch'] + 1}/{self.total}", f"step {row['step']}",
+        parts = [f"epoch {shown_epoch(row['epoch'])}/{self.total}", f"step {row['step']}",
                  f"train_loss {row['train_loss']:.4g}"]
-        if row.get("val_loss") is not None:
-            parts += [f"val_loss {row['val_loss']:.4g}", f"val_psnr {row['val_psnr']:.2f}"]
+        shown = tuple(getattr(pl_module, "val_metrics", ()))
+        parts += metric_text(row, ("val_loss", *shown))
         if row.get("patches_per_second"):
             parts.append(f"{row['patches_per_second']:.0f} patches/s")
         print("  " + ", ".join(parts), flush=True)
+
+
+def _duration(seconds: float) -> str:
+    """A rough duration: ``45 s``, ``12 min``, ``3.5 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class EpochBar(RichProgressBar):
+    """Lightning's live progress bar, with epochs counted from 1 like everywhere else."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        text = f"epoch {shown_epoch(current_epoch)}"
+        if self.trainer.max_epochs is not None and self.trainer.max_epochs > 0:
+            text += f"/{self.trainer.max_epochs}"
+        width = len(self.validation_description)
+        return f"{text:{width}}" if width > len(text) else text

@@ -9,6 +9,9 @@ gets a full report without touching this file.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,7 @@ import numpy as np
 from microsight.config import config_to_yaml, get_method
 from microsight.data.pairs import load_items
 from microsight.engine.bundle import Model
+from microsight.engine.files import atomic_write_text
 from microsight.engine.inference import predict_image, predict_item
 from microsight.engine.predict import TileSettings
 from microsight.io import Image
@@ -43,12 +47,63 @@ class Evaluation:
     #: The network against the best classical baseline, in words (set by ``api.evaluate``).
     verdict: Verdict | None = None
 
+    #: The method's declared metrics, the verdict's first (set by ``api.evaluate``).
+    metrics: tuple[str, ...] = ()
+    #: The full tables written by :meth:`write_tables` (CSV, JSON), if any.
+    table_paths: tuple[Path, ...] = ()
+
     def mean(self, source: str, metric: str) -> float:
         """Mean of ``metric`` over images for ``source`` ('network' or a baseline name)."""
         for row in self.summary:
             if row["source"] == source:
                 return float(row[metric])
         raise KeyError(source)
+
+    def write_tables(self, path: str | Path) -> tuple[Path, Path]:
+        """Write every metric: the means per source as CSV, everything as JSON.
+
+        Parameters
+        ----------
+        path : str or Path
+            The CSV file (``.csv``); the JSON file takes its name with ``.json``
+            and holds the means, the per-image rows and the verdict.
+
+        Returns
+        -------
+        tuple of Path
+            The CSV and JSON files written.
+        """
+        csv_path = Path(path).with_suffix(".csv")
+        json_path = csv_path.with_suffix(".json")
+        columns = list(dict.fromkeys(k for row in self.summary for k in row))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(self.summary)
+        atomic_write_text(csv_path, buf.getvalue())
+        record = {"summary": self.summary, "rows": self.rows,
+                  "verdict": None if self.verdict is None else self.verdict.to_dict()}
+        atomic_write_text(json_path, json.dumps(_finite(record), indent=2, default=_plain))
+        self.table_paths = (csv_path, json_path)
+        return self.table_paths
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float as None (strict JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """JSON for numpy numbers and anything else a row may hold."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
 
 
 @dataclass

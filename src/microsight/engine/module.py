@@ -43,6 +43,10 @@ class MicrosightModule(L.LightningModule):
     #: "nearest" (label images), or None where zooming would falsify them (pixel
     #: noise statistics of denoisers, sub-pixel or fixed-width targets).
     zoom_targets: str | None = None
+    #: Validation metrics shown beside ``val_loss`` (progress bar, log lines, history):
+    #: only those that mean something for the method, e.g. ``val_psnr`` for a
+    #: restoration against clean targets; none where only the loss is computed.
+    val_metrics: tuple[str, ...] = ()
 
     def __init__(self, config: Configuration, in_channels: int = 1, out_channels: int = 1):
         super().__init__()
@@ -158,7 +162,8 @@ class MicrosightModule(L.LightningModule):
         mse = self._val["sq"] / n
         self.log("val_loss", self._val["loss"] / n, prog_bar=True)
         # Targets are percentile-normalized to about [0, 1], hence data range 1.
-        self.log("val_psnr", -10 * math.log10(max(mse, 1e-12)), prog_bar=True)
+        self.log("val_psnr", -10 * math.log10(max(mse, 1e-12)),
+                 prog_bar="val_psnr" in self.val_metrics)
 
     # --- optimization ---------------------------------------------------------
     def configure_optimizers(self) -> Any:

@@ -32,7 +32,7 @@ from microsight.engine.bundle import (
     write_model_card,
     write_weights,
 )
-from microsight.engine.callbacks import EpochPrinter, EpochRecorder
+from microsight.engine.callbacks import EpochBar, EpochPrinter, EpochRecorder
 from microsight.engine.checks import check_checkpoint
 from microsight.engine.evaluate import write_training_report
 from microsight.engine.module import MicrosightModule
@@ -294,7 +294,7 @@ def train_model(
     accelerator, precision = _accelerator(config)
     live_bar = progress and sys.stdout.isatty()
     if live_bar:
-        callbacks.append(L.pytorch.callbacks.RichProgressBar(leave=True))
+        callbacks.append(EpochBar(leave=True))
     elif progress:
         callbacks.append(EpochPrinter(recorder, tcfg.epochs))
     trainer = L.Trainer(
@@ -441,8 +441,10 @@ def _training_qc(module: MicrosightModule, model: Model,
     """Over-fitting verdict and, for the base validation metric, its noise over tiles."""
     qc: dict[str, Any] = {"overfitting": overfitting_verdict(history).to_dict()}
     # Methods with their own validation metric (masked, per class...) have no
-    # per-tile squared error to resample.
-    if type(module).validation_step is not MicrosightModule.validation_step:
+    # per-tile squared error to resample; a PSNR of maps that are not images (heat maps,
+    # probabilities) would mislead.
+    if (type(module).validation_step is not MicrosightModule.validation_step
+            or "val_psnr" not in module.val_metrics):
         return qc
     module.load_state_dict(model.module.state_dict())  # the best epoch's weights
     module.eval()

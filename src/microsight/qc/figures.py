@@ -20,6 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 from microsight.errors import MicrosightError
 from microsight.qc.crop import crop_like
+from microsight.qc.epochs import shown_epoch
 
 __all__ = [
     "display_plane",
@@ -247,7 +248,7 @@ def _series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float]
         if y is None:
             continue
         x = _numeric(row.get("epoch"))
-        xs.append(float(i) if x is None else x)
+        xs.append(float(shown_epoch(i if x is None else x)))
         ys.append(y)
     return xs, ys
 
@@ -265,7 +266,8 @@ def history_figure(
     ----------
     history : sequence of mapping
         One row per epoch, e.g. ``{"epoch": 3, "train_loss": 0.1, "val_loss": 0.2}``.
-        Rows without ``"epoch"`` use their index. Missing values are skipped.
+        Rows without ``"epoch"`` use their index. Epochs are stored from 0 and
+        drawn from 1. Missing values are skipped.
     keys : sequence of str, optional
         Only plot these columns.
 

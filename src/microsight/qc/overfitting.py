@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from microsight.qc.epochs import shown_epoch
 from microsight.qc.report import Report
 
 __all__ = [
@@ -138,6 +139,8 @@ def overfitting_verdict(
     train = _column(history, train_key, rows)
     b = int(np.argmin(val))
     best = epochs[b]
+    # Stored indices stay 0-based (qc.json); the sentences count from 1.
+    best_text = shown_epoch(best)
     if len(rows) < 3:
         return Verdict(
             "too short",
@@ -153,6 +156,7 @@ def overfitting_verdict(
         run += 1
     if run >= patience:
         onset = epochs[len(val) - run]
+        onset_text = shown_epoch(onset)
         rise = (val[-1] - val[b]) / abs(val[b]) if val[b] else math.inf
         train_fell = bool(np.isfinite(train[b]) and np.isfinite(train[-1]) and train[-1] < train[b])
         if train_fell:
@@ -161,32 +165,33 @@ def overfitting_verdict(
                 "over-fitting",
                 best,
                 onset,
-                f"Validation loss rose {rise:.0%} above its minimum (epoch {best}) from "
-                f"epoch {onset} on, while training loss fell a further {drop:.0%}: the network "
-                f"began over-fitting after epoch {best}. The model keeps the weights of epoch "
-                f"{best}; more data, augmentation or early stopping would help.",
+                f"Validation loss rose {rise:.0%} above its minimum (epoch {best_text}) from "
+                f"epoch {onset_text} on, while training loss fell a further {drop:.0%}: the "
+                f"network began over-fitting after epoch {best_text}. The model keeps the "
+                f"weights of epoch {best_text}; more data, augmentation or early stopping "
+                "would help.",
             )
         return Verdict(
             "unstable",
             best,
             onset,
-            f"Validation loss rose {rise:.0%} above its minimum (epoch {best}) from epoch "
-            f"{onset} on without training loss falling: training is unstable (try a lower "
-            f"learning rate). The model keeps the weights of epoch {best}.",
+            f"Validation loss rose {rise:.0%} above its minimum (epoch {best_text}) from epoch "
+            f"{onset_text} on without training loss falling: training is unstable (try a lower "
+            f"learning rate). The model keeps the weights of epoch {best_text}.",
         )
     if b >= len(val) - max(1, len(val) // 10):
         return Verdict(
             "still improving",
             best,
             None,
-            f"The best validation loss came in the last epochs (epoch {best} of "
-            f"{epochs[-1]}): more training would probably improve the model.",
+            f"The best validation loss came in the last epochs (epoch {best_text} of "
+            f"{shown_epoch(epochs[-1])}): more training would probably improve the model.",
         )
     return Verdict(
         "converged",
         best,
         None,
-        f"Validation loss levelled off; best at epoch {best}, no lasting rise afterwards.",
+        f"Validation loss levelled off; best at epoch {best_text}, no lasting rise afterwards.",
     )
 
 
@@ -288,6 +293,8 @@ def add_training_sections(
     skip = {"data", "overfitting", "validation", "data_checks", "overlap"}
     facts = {k: v for k, v in qc.items()
              if k not in skip and v is not None and not isinstance(v, (dict, list))}
+    if facts.get("best_epoch") is not None:
+        facts["best_epoch"] = shown_epoch(facts["best_epoch"])
     if facts:
         report.add_key_values("Training", facts)
 

@@ -9,7 +9,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from microsight.qc.epochs import shown_epoch
+
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# Stored epochs count from 0; pages show them from 1.
+templates.env.filters["epoch"] = shown_epoch
 
 
 def render(request: Request, template: str, **context: Any) -> HTMLResponse:

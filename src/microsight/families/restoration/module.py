@@ -47,6 +47,7 @@ class RestorationMixin:
     """Hooks of image-to-image restoration methods used by training and evaluation."""
 
     report_family = "restoration"
+    val_metrics = ("val_psnr",)
 
     @classmethod
     def prepare_training(cls, config: Configuration, input_path: str | Path,

@@ -190,9 +190,11 @@ class ClassifyModule(CropMixin, MicrosightModule):
 
     ``val_loss`` is the class-balanced cross-entropy (mean over classes of the per-class
     mean), so best-epoch selection and early stopping favour rare classes as much as the
-    balanced accuracy does; ``val_psnr`` (kept for the engine's history) is ``-val_loss``;
-    ``val_accuracy`` and ``val_balanced_accuracy`` are logged as well.
+    balanced accuracy does; ``val_accuracy`` and ``val_balanced_accuracy`` are logged as
+    well, the latter shown.
     """
+
+    val_metrics = ("val_balanced_accuracy",)
 
     def __init__(self, config: Configuration, in_channels: int = 1, out_channels: int = 2):
         super().__init__(config, in_channels, out_channels)
@@ -240,7 +242,6 @@ class ClassifyModule(CropMixin, MicrosightModule):
         pred = logits.argmax(1).cpu().numpy()
         true = labels.cpu().numpy()
         self.log("val_loss", val_loss, prog_bar=True)
-        self.log("val_psnr", -val_loss, prog_bar=False)
         self.log("val_accuracy", float(np.mean(pred == true)), prog_bar=False)
         self.log("val_balanced_accuracy", balanced_accuracy(true, pred, self.n_classes),
                  prog_bar=True)

@@ -135,8 +135,8 @@ def scatter_figure(xy: np.ndarray, groups: dict[str, tuple[np.ndarray, list[str]
 class EmbedModule(CropMixin, MicrosightModule):
     """ResNet encoder + projection head trained with NT-Xent on two views per crop.
 
-    ``val_loss`` is the NT-Xent loss on augmented validation crops; ``val_psnr`` (kept
-    for the engine's history) is ``-val_loss``.
+    ``val_loss`` is the NT-Xent loss on augmented validation crops, the only
+    validation number.
     """
 
     allow_unlabelled = True
@@ -188,7 +188,6 @@ class EmbedModule(CropMixin, MicrosightModule):
     def on_validation_epoch_end(self) -> None:
         val = self._val_sum / max(self._val_n, 1)
         self.log("val_loss", val, prog_bar=True)
-        self.log("val_psnr", -val, prog_bar=False)
 
     # --- prediction and evaluation hooks ------------------------------------------------
     @classmethod

@@ -89,6 +89,7 @@ class LabelfreeModule(MicrosightModule):
 
     report_family = "labelfree"
     zoom_targets = "linear"
+    val_metrics = ("val_psnr",)
     #: Set by evaluation to predict with the U-Net kept from before adversarial refinement.
     use_reference = False
 

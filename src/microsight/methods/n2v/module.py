@@ -27,10 +27,12 @@ class N2VModule(RestorationMixin, MicrosightModule):
     """Blind-spot U-Net: predicts masked pixels from their neighbourhood.
 
     Training and validation losses are mean squared errors on the masked
-    pixels against their original (noisy) values; ``val_psnr`` is computed
-    from that error, so it measures agreement with noisy data, not with a
-    clean ground truth (``microsight evaluate`` does that).
+    pixels against their original (noisy) values. A PSNR from that error would
+    measure agreement with noisy data, not with a clean ground truth
+    (``microsight evaluate`` does that), so only the loss is shown.
     """
+
+    val_metrics = ()
 
 
     @classmethod

@@ -1,0 +1,137 @@
+"""Evaluation results as plain text that fits a terminal (80 columns and up).
+
+The console shows the few numbers a person reads first: one row per source
+(the network, each classical baseline) with the method's key metrics, the
+first being the one the verdict is based on. Every metric goes to the full
+tables (CSV, JSON) and the report.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from microsight.qc.verdict import LOWER_IS_BETTER
+
+#: At most this many metric columns on the console.
+MAX_METRICS = 4
+#: Spaces between columns.
+GAP = 2
+
+
+def format_number(value: Any) -> str:
+    """A table cell: 4 significant digits; ``n/a`` for a missing or undefined value."""
+    if value is None or isinstance(value, bool):
+        return "n/a"
+    if isinstance(value, int):
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:.4g}" if math.isfinite(number) else "n/a"
+
+
+def key_columns(summary: Sequence[Mapping[str, Any]], metrics: Sequence[str],
+                width: int = 80, max_metrics: int = MAX_METRICS) -> list[str]:
+    """The declared metrics present in ``summary`` that fit ``width`` beside the sources.
+
+    Parameters
+    ----------
+    summary : sequence of mapping
+        One row per source (``Evaluation.summary``).
+    metrics : sequence of str
+        The method's declared metrics, the verdict's first.
+    width : int
+        Characters per line.
+    max_metrics : int
+        At most this many columns.
+
+    Returns
+    -------
+    list of str
+    """
+    present = [m for m in metrics if any(m in row for row in summary)][:max_metrics]
+    source_width = _source_width(summary, width)
+    chosen: list[str] = []
+    used = source_width
+    for m in present:
+        need = GAP + _column_width(summary, m)
+        if used + need > width:
+            break
+        chosen.append(m)
+        used += need
+    return chosen
+
+
+def metric_table(summary: Sequence[Mapping[str, Any]], metrics: Sequence[str],
+                 width: int = 80) -> list[str]:
+    """Lines of the compact table: sources down, the key metrics across.
+
+    Long source names wrap within their column, so no line is longer than
+    ``width`` and nothing is cut off.
+
+    Parameters
+    ----------
+    summary : sequence of mapping
+        One row per source with its mean metrics (``Evaluation.summary``).
+    metrics : sequence of str
+        The method's declared metrics, the verdict's first.
+    width : int
+        Characters per line (at least 40 are assumed).
+
+    Returns
+    -------
+    list of str
+    """
+    width = max(width, 40)
+    columns = key_columns(summary, metrics, width)
+    source_width = _source_width(summary, width)
+    widths = [_column_width(summary, m) for m in columns]
+    header = "source".ljust(source_width) + "".join(
+        " " * GAP + m.rjust(w) for m, w in zip(columns, widths, strict=True))
+    lines = [header.rstrip(), "-" * len(header.rstrip())]
+    for row in summary:
+        name = wrap(str(row.get("source", "")), source_width, "  ")
+        cells = "".join(" " * GAP + format_number(row.get(m)).rjust(w)
+                        for m, w in zip(columns, widths, strict=True))
+        lines.append((name[0].ljust(source_width) + cells).rstrip())
+        lines += name[1:]
+    return lines
+
+
+def direction_note(metrics: Sequence[str]) -> str:
+    """Which way the metrics are better, e.g. ``higher is better, except nrmse``."""
+    lower = [m for m in metrics if m in LOWER_IS_BETTER]
+    higher = [m for m in metrics if m not in LOWER_IS_BETTER]
+    if not lower:
+        return "higher is better"
+    if not higher:
+        return "lower is better"
+    if len(lower) <= len(higher):
+        return f"higher is better, except {', '.join(lower)}"
+    return f"lower is better, except {', '.join(higher)}"
+
+
+def plural(n: int, word: str) -> str:
+    """``1 image``, ``3 images``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def wrap(text: str, width: int = 80, indent: str = "") -> list[str]:
+    """``text`` as lines of at most ``width`` characters, broken between words."""
+    return textwrap.wrap(" ".join(str(text).split()), width, subsequent_indent=indent,
+                         break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def _column_width(summary: Sequence[Mapping[str, Any]], metric: str) -> int:
+    cells = [format_number(row.get(metric)) for row in summary]
+    return max([len(metric), *map(len, cells)])
+
+
+def _source_width(summary: Sequence[Mapping[str, Any]], width: int) -> int:
+    """The source column: the longest name, but at most 40% of the line."""
+    longest = max([len("source"), *(len(str(r.get("source", ""))) for r in summary)])
+    return min(longest, max(len("source"), int(width * 0.4)))
