@@ -206,9 +206,16 @@ def train(
             print(f"microsight: error: interrupted by {stop.signal.name}: {exc} "
                   f"(microsight train {method} ... -o {out} --resume)", file=sys.stderr)
             raise typer.Exit(128 + int(stop.signal)) from None
-    best, loss = model.qc.get("best_epoch"), model.qc.get("best_val_loss")
-    loss_text = "no validation yet" if loss is None else f"validation loss {loss:.4g}"
-    console.print(f"model written to {out} (best epoch {best}, {loss_text})")
+    from microsight.qc.epochs import shown_epoch
+
+    best, loss = shown_epoch(model.qc.get("best_epoch")), model.qc.get("best_val_loss")
+    run = len(model.history)
+    if loss is None or best is None:
+        text = "no validation yet"
+    else:
+        text = f"best epoch {best} of {run}, validation loss {loss:.4g}"
+    # Plain print: one line, the path unbroken.
+    print(f"model written to {out} ({text})")
 
 
 @app.command()
@@ -260,23 +267,52 @@ def predict(
                         batch_size=batch_size, check=check, progress=progress,
                         extra=uncertainty is not None or tta)
         return
+    files: list[tuple[str, str]] = []
+
+    def note_file(event: Any) -> None:
+        if event.kind == "written":
+            files.append((event.metrics["path"], event.metrics["what"]))
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", _api().OutOfDistributionWarning)
         warnings.simplefilter("always", _api().SceneWarning)
         written = _api().predict(models if len(models) > 1 else models[0], image, out=out,
                               axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
                               progress=progress, uncertainty=uncertainty, tta=tta,
-                              check=check, scene=scene, rois=rois, overwrite=overwrite)
+                              check=check, scene=scene, rois=rois, overwrite=overwrite,
+                              callback=note_file)
     for w in caught:
         if issubclass(w.category, (_api().OutOfDistributionWarning, _api().SceneWarning)):
             # Plain print: one unwrapped line, whatever the terminal width.
             print(f"microsight: warning: {w.message}", file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    for path in written if isinstance(written, tuple) else (written,):
-        console.print(f"wrote {path}")
-    if rois is not None:
-        console.print(f"wrote {rois}")
+    if not files:  # a package from elsewhere: only its main output is known
+        files = [(str(p), "prediction") for p in
+                 (written if isinstance(written, tuple) else (written,))]
+    _print_files(files)
+
+
+def _print_files(files: list[tuple[str, str]]) -> None:
+    """``wrote:`` and one line per file, its name, then what it holds (wrapped)."""
+    import shutil
+    import textwrap
+
+    width = max(40, shutil.get_terminal_size((80, 24)).columns)
+    folders = {str(Path(p).parent) for p, _ in files}
+    # One folder: say it once and list the bare names, aligned.
+    names = [Path(p).name if len(folders) == 1 else p for p, _ in files]
+    where = folders.pop() if len(folders) == 1 else "."
+    lines = ["wrote:" if where == "." else f"wrote in {where}:"]
+    column = min(max(map(len, names)), width // 2)
+    for name, (_, what) in zip(names, files, strict=True):
+        if len(name) > column:
+            lines.append(f"  {name}")
+            name = ""
+        lines += textwrap.wrap(what, width, initial_indent=f"  {name.ljust(column)}  ",
+                               subsequent_indent=" " * (column + 4))
+    # Plain print: the lines fit already.
+    print("\n".join(lines))
 
 
 def _predict_scaled(models: list[Path], image: Path, out: Path, *, workers: int | None,
@@ -407,10 +443,18 @@ def info(
                                zip(norm[part]["low"], norm[part]["high"], strict=True))
             text += f"; {part} {ranges}"
     console.print(f"normalization: {text}")
+    from microsight.qc.epochs import shown_epoch
+
+    # Epochs as people count them (from 1); --json keeps the stored values.
+    qc = {**qc, "best_epoch": shown_epoch(qc.get("best_epoch"))} if "best_epoch" in qc else qc
+    if isinstance(qc.get("overfitting"), dict):
+        qc["overfitting"] = {**qc["overfitting"], **{
+            k: shown_epoch(qc["overfitting"].get(k)) for k in ("best_epoch", "onset_epoch")}}
     console.print(f"quality: {json.dumps(qc, default=str)}")
     if details["history"]:
         table = Table(*details["history"][0].keys(), title="training history")
         for row in details["history"]:
+            row = {**row, "epoch": shown_epoch(row.get("epoch"))}
             table.add_row(*["" if v is None else f"{v:.4g}" for v in row.values()])
         console.print(table)
 

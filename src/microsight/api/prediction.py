@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from microsight.api.models import ModelLike, _as_model, _foreign_package
+from microsight.api.written import written_files
 from microsight.config import (
     get_method,
 )
@@ -27,7 +29,7 @@ from microsight.engine.ood import (
     write_sidecar,
 )
 from microsight.engine.predict import TileSettings
-from microsight.engine.progress import Callback, CancelSignal, Monitor
+from microsight.engine.progress import Callback, CancelSignal, Monitor, ProgressEvent
 from microsight.engine.uncertainty import MODES as UNCERTAINTY_MODES
 from microsight.engine.uncertainty import combine, uncertainty_path
 from microsight.errors import MicrosightError
@@ -109,7 +111,8 @@ def predict(
         a record ``<out>.qc.json`` next to the output.
     callback : callable, optional
         Called with a :class:`~microsight.engine.progress.ProgressEvent` as tiles
-        are done.
+        are done, then once per file written (kind ``"written"``, ``metrics``
+        holding its ``path`` and ``what`` it holds), main output first.
     cancel : threading.Event or similar, optional
         When set, prediction stops after the running tiles, writes nothing and
         raises :class:`~microsight.errors.Cancelled`.
@@ -158,7 +161,8 @@ def predict(
     check_complex(image)
     check_image_size(image)
     image = type(model.module).input_image(model, image)
-    settings = _tile_settings(model, tile, overlap, batch_size, Monitor(callback, cancel))
+    monitor = Monitor(callback, cancel)
+    settings = _tile_settings(model, tile, overlap, batch_size, monitor)
     name = image.path.name if image.path else "the image"
     report = score_image(model, image) if check else {"available": False, "note": "not asked"}
     warn_if_outside(report, name)
@@ -171,6 +175,7 @@ def predict(
                               "give one model without --tta")
     predictor = spec.part("predictor")
     extra = {"uncertainty": where} if spec.uncertainty_maps else {}
+    started = time.time()
     result = predictor(combine(models, mode, tta), image, out, settings=settings,
                        progress=progress, **extra)
     if rois is not None:
@@ -184,6 +189,11 @@ def predict(
             "out_of_distribution": report,
             "uncertainty": None if mode is None else {
                 "mode": mode, "map": str(where) if isinstance(where, (str, Path)) else None}})
+    if out is not None:
+        for item in written_files(spec, out, since=started, rois=rois,
+                                  uncertainty=where if isinstance(where, (str, Path)) else None):
+            monitor.report(ProgressEvent("written", 0, metrics={"path": str(item.path),
+                                                                "what": item.what}))
     return result
 
 

@@ -22,7 +22,6 @@ from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 import numpy as np
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from microsight.data.layout import (
     check_channels,
@@ -44,6 +43,7 @@ from microsight.engine.predict import (
     output_normalizer,
     output_scale,
 )
+from microsight.engine.progress import progress_bar
 from microsight.errors import MicrosightError
 from microsight.io import Image, open_image_writer
 
@@ -51,10 +51,7 @@ from microsight.io import Image, open_image_writer
 ItemHook = Callable[..., np.ndarray]
 
 
-def _progress(enabled: bool, unit: str = "tiles") -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(),
-                    TextColumn("{task.completed}/{task.total} " + unit), TimeRemainingColumn(),
-                    disable=not enabled, transient=False)
+_progress = progress_bar
 
 
 def item_ndim(model: Model) -> int:

@@ -34,7 +34,9 @@ class ProgressEvent:
     ----------
     kind : str
         ``"step"`` (a training step), ``"epoch"`` (an epoch finished, with its
-        history row in ``metrics``), ``"tiles"`` (prediction tiles done).
+        history row in ``metrics``), ``"tiles"`` (prediction tiles done),
+        ``"written"`` (a prediction wrote a file: ``path`` and ``what`` it holds
+        in ``metrics``).
     done, total : int
         Units done so far and in all (``total`` 0 when unknown).
     epoch : int
@@ -79,6 +81,28 @@ class Monitor:
         """``done`` of an item's ``total`` tiles are predicted; then stop if asked to."""
         self.report(ProgressEvent("tiles", done, total))
         self.check()
+
+
+def progress_bar(enabled: bool, unit: str = "tiles") -> Any:
+    """The progress bar of every prediction: description, bar, ``done/total unit``, time left.
+
+    Parameters
+    ----------
+    enabled : bool
+        Draw it (a disabled bar accepts the same calls and shows nothing).
+    unit : str
+        What is counted (``tiles``, ``items``, ``planes``...).
+
+    Returns
+    -------
+    rich.progress.Progress
+        Use as a context manager; ``add_task`` and ``advance`` as usual.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total} " + unit), TimeRemainingColumn(),
+                    disable=not enabled, transient=False)
 
 
 class SignalStop:

@@ -92,6 +92,8 @@ def run_predict(store: Store, job: dict[str, Any], cancel: threading.Event,
     items = []
     for i, name in enumerate(images):
         def tiles(event: ProgressEvent, i: int = i) -> None:
+            if event.kind != "tiles":
+                return
             report(ProgressEvent("tiles", event.done, event.total, epoch=i + 1,
                                  metrics={"images": len(images)}))
 

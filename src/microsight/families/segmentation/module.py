@@ -54,6 +54,7 @@ from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation, score_sources, summarize
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
+from microsight.engine.progress import progress_bar
 from microsight.engine.training import normalize_inputs
 from microsight.errors import MicrosightError
 from microsight.families.segmentation.config import INSTANCE_METRICS
@@ -283,9 +284,15 @@ class SegmentationModule(MicrosightModule):
         prob_shape = tuple(n_prob if a == "C" else dict(zip(lab_axes, lab_shape,
                                                             strict=True))[a] for a in prob_axes)
         result = np.zeros(lab_shape, np.int32) if out is None else None
+        settings = settings or TileSettings.default(len(spatial))
+        tiles = TiledPredictor(model.module, settings).n_tiles(spatial)
         sinks = open_outputs(out, lab_shape, lab_axes, prob_shape, prob_axes, image)
         tables, polygons = [], {}
+        # Objects are found block by block as the tiles come in: one bar for both.
+        bar = progress_bar(progress)
+        task = bar.add_task(f"segmenting {name}", total=len(indices) * tiles)
         try:
+            bar.start()
             for n, index in enumerate(indices):
                 read = finite_region_reader(image.data, image.axes, ndim, index, name)
                 def put_labels(region, block, index=index):
@@ -302,7 +309,8 @@ class SegmentationModule(MicrosightModule):
 
                 sample = item_sampler(image.data, image.axes, ndim, index, spatial)
                 stitcher = cls.run_item(model, read, spatial, sample, put_labels,
-                                        put_prob if sinks else None, settings)
+                                        put_prob if sinks else None, settings,
+                                        advance=lambda k: bar.advance(task, k))
                 table = stitcher.table()
                 if len(indices) > 1:
                     table = {"item": np.full(len(table["label"]), n), **table}
@@ -312,6 +320,8 @@ class SegmentationModule(MicrosightModule):
             for s in sinks:
                 s.abort()
             raise
+        finally:
+            bar.stop()
         if out is None:
             return result
         for s in sinks:

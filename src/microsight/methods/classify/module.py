@@ -17,6 +17,7 @@ from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation, evaluation_report, model_sections
 from microsight.engine.files import atomic_write_text
 from microsight.engine.module import MicrosightModule
+from microsight.engine.progress import progress_bar
 from microsight.errors import MicrosightError
 from microsight.families.crops.module import (
     CropMixin,
@@ -268,7 +269,10 @@ class ClassifyModule(CropMixin, MicrosightModule):
                                            (w - size) // 2 + size // 2), size, pad_value(item)))
             names.append(image.name + ("[" + ",".join(f"{a}={i}" for a, i in ix.items()) + "]"
                                        if ix else ""))
-        results = classify_crops(model, np.stack(raw))
+        with progress_bar(progress, "crops") as bar:
+            task = bar.add_task(f"classifying {image.name}", total=len(raw))
+            results = classify_crops(model, np.stack(raw))
+            bar.advance(task, len(raw))
         for r, n in zip(results, names, strict=True):
             r.pop("index")
             r["image"] = n

@@ -43,6 +43,7 @@ from microsight.engine.evaluate import (
 )
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
+from microsight.engine.progress import progress_bar
 from microsight.engine.training import normalize_inputs
 from microsight.errors import MicrosightError
 from microsight.io import Image
@@ -263,13 +264,17 @@ class DetectModule(MicrosightModule):
         name = image.path.name if image.path else "image"
         check_channels(image.axes, image.shape, model.module.in_channels, name)
         tables = []
-        for index in item_indices(image.axes, image.shape, 2, name):
-            item = read_item(image.data, image.axes, 2, index)
-            if not np.isfinite(item).all():
-                raise MicrosightError(
-                    f"{name} contains NaN or infinite values; replace them (e.g. with 0) "
-                    "before predicting")
-            tables.append(cls.detect_item(model, item, settings))
+        indices = item_indices(image.axes, image.shape, 2, name)
+        with progress_bar(progress, "planes") as bar:
+            task = bar.add_task(f"detecting points in {name}", total=len(indices))
+            for index in indices:
+                item = read_item(image.data, image.axes, 2, index)
+                if not np.isfinite(item).all():
+                    raise MicrosightError(
+                        f"{name} contains NaN or infinite values; replace them (e.g. with 0) "
+                        "before predicting")
+                tables.append(cls.detect_item(model, item, settings))
+                bar.advance(task, 1)
         if out is None:
             return tables[0] if len(tables) == 1 else tables
         points = np.concatenate(tables) if tables else make_points(np.zeros((0, 2)))

@@ -22,6 +22,7 @@ from microsight.data.layout import item_indices, read_item
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import Evaluation, evaluation_report, model_sections
 from microsight.engine.module import MicrosightModule
+from microsight.engine.progress import progress_bar
 from microsight.families.crops.module import (
     CropMixin,
     load_unlabelled_or_classes,
@@ -199,7 +200,10 @@ class EmbedModule(CropMixin, MicrosightModule):
         size = int(model.normalization["crop_size"])
         raw = [fit_to_size(np.asarray(read_item(image.data, image.axes, 2, ix), np.float32),
                            size) for ix in item_indices(image.axes, image.shape, 2, image.name)]
-        emb = embed_crops(model, np.stack(raw))
+        with progress_bar(progress, "crops") as bar:
+            task = bar.add_task(f"embedding {image.name}", total=len(raw))
+            emb = embed_crops(model, np.stack(raw))
+            bar.advance(task, len(raw))
         results = [{"image": image.name, "index": i, "embedding": [float(v) for v in e]}
                    for i, e in enumerate(emb)]
         if out is not None:
