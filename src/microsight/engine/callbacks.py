@@ -223,13 +223,13 @@ class EpochPrinter(L.Callback):
             return
         self._last = time.monotonic()
         row = self.recorder.rows[-1]
-        parts = [f"epoch {shown_epoch(row['epoch'])}/{self.total}", f"step {row['step']}",
-                 f"train_loss {row['train_loss']:.4g}"]
+        parts = [f"train_loss {row['train_loss']:.4g}"]
         shown = tuple(getattr(pl_module, "val_metrics", ()))
         parts += metric_text(row, ("val_loss", *shown))
         if row.get("patches_per_second"):
             parts.append(f"{row['patches_per_second']:.0f} patches/s")
-        print("  " + ", ".join(parts), flush=True)
+        print(f"  epoch {shown_epoch(row['epoch'])}/{self.total} done: " + ", ".join(parts),
+              flush=True)
 
 
 def _duration(seconds: float) -> str:

@@ -75,6 +75,8 @@ class UNetSegModule(SegmentationModule):
     """U-Net from an image to one logit per class."""
 
     table_suffix = "_classes.csv"
+    #: Class maps, not objects: only the loss is shown during training.
+    val_metrics = ()
 
     @classmethod
     def network_channels(cls, config: Configuration) -> int:
