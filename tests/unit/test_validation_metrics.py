@@ -34,3 +34,26 @@ def test_segmentation_validation_scores_objects(method: str, extra: dict) -> Non
     module.validation_step((x, y), 0)
     assert pool_matching(module._val_matches)[0.5]["ap"] == pytest.approx(1.0)
     assert len(module._val_matches) == 2
+
+
+def test_detection_validation_scores_points() -> None:
+    from microsight.data.points import heatmap, make_points
+
+    config = validate_config({**tiny("detect"), "method": {"method": "detect", "depth": 1,
+                                                           "base_channels": 4}})
+    module = get_method("detect").module_class(config, 1, 1)
+    assert module.val_metrics == ("val_f1",)
+    points = make_points(np.array([[8.0, 9.0], [30.0, 20.0], [40.0, 41.0]]))
+    y = torch.from_numpy(heatmap(points, (48, 48))[None])
+    x = torch.zeros_like(y)
+    module.forward = lambda inputs: y
+    module.point_estimate = lambda output: output
+    module.on_validation_epoch_start()
+    module.validation_step((x, y), 0)
+    (scores,) = module._val_points
+    assert scores["tp"] == 3 and scores["f1"] == pytest.approx(1.0)
+    # Two of the three points missed.
+    module.forward = lambda inputs: torch.from_numpy(heatmap(points[:1], (48, 48))[None])
+    module.on_validation_epoch_start()
+    module.validation_step((x, y), 0)
+    assert module._val_points[0]["tp"] == 1 and module._val_points[0]["fn"] == 2

@@ -158,6 +158,8 @@ class DetectModule(MicrosightModule):
     """U-Net from an image to one centre heat-map (logits) per class."""
 
     report_family = "detection"
+    #: Validation finds the points: F1 within ``method.tolerance`` pixels, beside the loss.
+    val_metrics = ("val_f1",)
 
     def build_network(self, config: Configuration, in_channels: int, out_channels: int
                       ) -> nn.Module:
@@ -177,6 +179,33 @@ class DetectModule(MicrosightModule):
 
     def point_estimate(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output.float())
+
+    def on_validation_epoch_start(self) -> None:
+        super().on_validation_epoch_start()
+        self._val_points: list[dict] = []
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        m: DetectConfig = self.config.method
+        x, y = self.prepare_batch(*batch)
+        out = self(x)
+        n = y.numel()
+        self._val["loss"] += float(self.loss(out, y)) * n
+        heat_t = self.point_estimate(out)
+        self._val["sq"] += float(torch.sum((heat_t - y.float()) ** 2))
+        self._val["n"] += n
+        heat = heat_t.cpu().numpy()
+        # The target heat-maps peak at 1 on every annotated point: their peaks are the truth.
+        for found, target in zip(heat, y.float().cpu().numpy(), strict=True):
+            pred = find_peaks(found, threshold=m.threshold, min_distance=m.min_distance)
+            true = find_peaks(target, threshold=0.5, min_distance=1)
+            self._val_points.append(detection_scores(
+                coords(pred), coords(true), m.tolerance, pred_classes=pred["class"],
+                true_classes=true["class"]))
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        if self._val_points:
+            self.log("val_f1", pooled_scores(self._val_points)["f1"], prog_bar=True)
 
     # --- training data --------------------------------------------------------------
     @classmethod
