@@ -57,3 +57,27 @@ def test_detection_validation_scores_points() -> None:
     module.on_validation_epoch_start()
     module.validation_step((x, y), 0)
     assert module._val_points[0]["tp"] == 1 and module._val_points[0]["fn"] == 2
+
+
+def test_localization_validation_scores_emitters() -> None:
+    from tests.unit.test_method_contract import _tiny
+
+    config = validate_config(_tiny("localize")[0])
+    module = get_method("localize").module_class(config, 1, 1)
+    assert module.val_metrics == ("val_jaccard", "val_rmse_lateral")
+    y = torch.zeros(1, 5, 16, 16)
+    for (i, j), (dx, dy) in (((4, 5), (0.2, -0.1)), ((10, 12), (-0.3, 0.25))):
+        y[0, 0, i, j], y[0, 1, i, j], y[0, 2, i, j] = 1.0, dx, dy
+    # Raw outputs that say exactly the targets: certain detections, the same offsets.
+    out = torch.zeros(1, 8, 16, 16)
+    out[:, 0] = torch.where(y[:, 0] > 0, 8.0, -8.0)
+    out[:, 1:3] = y[:, 1:3]
+    module.forward = lambda inputs: out
+    module.loss = lambda prediction, target: torch.tensor(0.0)
+    module.on_validation_epoch_start()
+    module.validation_step((torch.zeros(1, 1, 16, 16), y), 0)
+    found, true = (np.concatenate(t) for t in module._val_tables)
+    assert len(found) == len(true) == 2
+    np.testing.assert_allclose(np.sort(found["x"]), np.sort(true["x"]))
+    px = config.method.simulation.pixel_size
+    assert np.sort(true["x"])[0] == pytest.approx((5 + 0.5 + 0.2) * px)

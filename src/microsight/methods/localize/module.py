@@ -123,6 +123,8 @@ class LocalizeModule(MicrosightModule):
     """Compact U-Net from frames (with context) to per-pixel emitter parameters."""
 
     dihedral_maps = False  # sub-pixel offsets are signed along Y and X
+    #: Validation localizes the emitters of the validation tiles (lateral only).
+    val_metrics = ("val_jaccard", "val_rmse_lateral")
 
     def build_network(self, config: Configuration, in_channels: int, out_channels: int
                       ) -> nn.Module:
@@ -152,6 +154,44 @@ class LocalizeModule(MicrosightModule):
         nll = (nll.sum(1) * p).sum() / p.sum().clamp(min=1)
         bg = torch.mean((out[:, -1] - target[:, BG]) ** 2)
         return bce + 0.1 * nll + bg
+
+    def on_validation_epoch_start(self) -> None:
+        super().on_validation_epoch_start()
+        self._val_tables: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        self._val_frames = 0
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = self.prepare_batch(*batch)
+        out = self(x).float()
+        n = y.numel()
+        self._val["loss"] += float(self.loss(out, y)) * n
+        self._val["sq"] += float(torch.sum((self.point_estimate(out) - y.float()) ** 2))
+        self._val["n"] += n
+        # Every tile is a frame of its own: found and true emitters, in nm.
+        m: LocalizeConfig = self.config.method
+        y = y.float()
+        found = (detect(out, m), out[:, 1:3])
+        true = (y[:, P] > 0.5, y[:, [DX, DY]])
+        for tables, (mask, offsets) in zip(self._val_tables, (found, true), strict=True):
+            f, i, j = torch.nonzero(mask, as_tuple=True)
+            d = offsets[f, :, i, j].cpu().numpy()
+            tables.append(make_table(
+                frame=f.cpu().numpy() + self._val_frames,
+                x=(j.cpu().numpy() + 0.5 + d[:, 0]) * m.simulation.pixel_size,
+                y=(i.cpu().numpy() + 0.5 + d[:, 1]) * m.simulation.pixel_size))
+        self._val_frames += len(x)
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        if not self._val_tables[0]:
+            return
+        from microsight.metrics.smlm import localization_scores
+
+        scores = localization_scores(*(concat_tables(t) for t in self._val_tables),
+                                     self.config.method.tolerance)
+        self.log("val_jaccard", scores["jaccard"], prog_bar=True)
+        if np.isfinite(scores["rmse_lateral"]):
+            self.log("val_rmse_lateral", scores["rmse_lateral"], prog_bar=True)
 
     def point_estimate(self, output: torch.Tensor) -> torch.Tensor:
         # Same channel layout as the target, so validation compares like with like.
