@@ -294,25 +294,10 @@ def predict(
 
 
 def _print_files(files: list[tuple[str, str]]) -> None:
-    """``wrote:`` and one line per file, its name, then what it holds (wrapped)."""
-    import shutil
-    import textwrap
+    """``wrote:`` and one line per file: its name, then what it holds."""
+    from microsight.qc.text import file_lines
 
-    width = max(40, shutil.get_terminal_size((80, 24)).columns)
-    folders = {str(Path(p).parent) for p, _ in files}
-    # One folder: say it once and list the bare names, aligned.
-    names = [Path(p).name if len(folders) == 1 else p for p, _ in files]
-    where = folders.pop() if len(folders) == 1 else "."
-    lines = ["wrote:" if where == "." else f"wrote in {where}:"]
-    column = min(max(map(len, names)), width // 2)
-    for name, (_, what) in zip(names, files, strict=True):
-        if len(name) > column:
-            lines.append(f"  {name}")
-            name = ""
-        lines += textwrap.wrap(what, width, initial_indent=f"  {name.ljust(column)}  ",
-                               subsequent_indent=" " * (column + 4))
-    # Plain print: the lines fit already.
-    print("\n".join(lines))
+    print("\n".join(file_lines(files, _width())))
 
 
 def _predict_scaled(models: list[Path], image: Path, out: Path, *, workers: int | None,
@@ -372,36 +357,18 @@ def evaluate(
 
 
 def _print_evaluation(result: Any) -> None:
-    """The key metrics per source, the verdict and where everything else is, in the
-    terminal's width (plain text: no line longer, nothing cut off)."""
+    """The key metrics per source, the verdict and where everything else is."""
+    from microsight.qc.text import evaluation_lines
+
+    # Plain print: the lines fit the terminal already; rich would re-wrap them.
+    print("\n".join(evaluation_lines(result, _width())))
+
+
+def _width() -> int:
+    """Characters per line of the terminal (80 when it is not one)."""
     import shutil
 
-    from microsight.qc import text
-
-    width = max(40, shutil.get_terminal_size((80, 24)).columns)
-    metrics = result.metrics
-    shown = text.key_columns(result.summary, metrics, width)
-    images = max((row.get("images", 0) for row in result.summary), default=0)
-    lines = text.wrap(f"Test metrics, mean over {text.plural(images, 'image')} "
-                      f"({text.direction_note(shown)}):", width, "  ")
-    lines += text.metric_table(result.summary, metrics, width)
-    if result.verdict is not None:
-        lines += text.wrap(f"verdict: {result.verdict.kind}. {result.verdict.text}", width,
-                           "  ")
-    if result.report_path:
-        lines += ["report:", f"  {result.report_path}"]
-    every = [k for k in result.summary[0] if k not in ("source", "images")
-             and not k.endswith("95% CI")]
-    if result.table_paths:
-        lines.append(f"all {text.plural(len(every), 'metric')} with 95% intervals "
-                     "(per image in the .json):")
-        lines += [f"  {p}" for p in result.table_paths]
-    elif len(every) > len(shown):
-        more = text.plural(len(every) - len(shown), "more metric")
-        lines += text.wrap(f"{more} and 95% intervals: add --table FILE.csv (or --report, "
-                           "which writes them beside the report)", width, "  ")
-    # Plain print: lines already fit; rich would re-wrap or style them.
-    print("\n".join(lines))
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
 
 
 @app.command()

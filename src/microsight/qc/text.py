@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from microsight.qc.verdict import LOWER_IS_BETTER
@@ -99,6 +100,73 @@ def metric_table(summary: Sequence[Mapping[str, Any]], metrics: Sequence[str],
                         for m, w in zip(columns, widths, strict=True))
         lines.append((name[0].ljust(source_width) + cells).rstrip())
         lines += name[1:]
+    return lines
+
+
+def evaluation_lines(result: Any, width: int = 80) -> list[str]:
+    """An evaluation for the console: key metrics, verdict, where the rest is.
+
+    Parameters
+    ----------
+    result : Evaluation
+        From ``api.evaluate`` (``summary``, ``metrics``, ``verdict``,
+        ``report_path``, ``table_paths``).
+    width : int
+        Characters per line; only a path longer than that is not wrapped.
+
+    Returns
+    -------
+    list of str
+    """
+    summary, metrics = result.summary, tuple(result.metrics)
+    shown = key_columns(summary, metrics, width)
+    images = max((row.get("images", 0) for row in summary), default=0)
+    lines = wrap(f"Test metrics, mean over {plural(images, 'image')} "
+                 f"({direction_note(shown)}):", width, "  ")
+    lines += metric_table(summary, metrics, width)
+    if result.verdict is not None:
+        lines += wrap(f"verdict: {result.verdict.kind}. {result.verdict.text}", width, "  ")
+    if result.report_path:
+        lines += ["report:", f"  {result.report_path}"]
+    every = [k for k in (summary[0] if summary else {}) if k not in ("source", "images")
+             and not k.endswith("95% CI")]
+    if result.table_paths:
+        lines.append(f"all {plural(len(every), 'metric')} with 95% intervals "
+                     "(per image in the .json):")
+        lines += [f"  {p}" for p in result.table_paths]
+    elif len(every) > len(shown):
+        more = plural(len(every) - len(shown), "more metric")
+        lines += wrap(f"{more} and 95% intervals: add --table FILE.csv (or --report, "
+                      "which writes them beside the report)", width, "  ")
+    return lines
+
+
+def file_lines(files: Sequence[tuple[str | Path, str]], width: int = 80) -> list[str]:
+    """Files written and what each holds: names aligned, descriptions wrapped.
+
+    Parameters
+    ----------
+    files : sequence of (path, what)
+        Main output first.
+    width : int
+        Characters per line.
+
+    Returns
+    -------
+    list of str
+    """
+    folders = {str(Path(p).parent) for p, _ in files}
+    # One folder: say it once and list the bare names.
+    names = [Path(p).name if len(folders) == 1 else str(p) for p, _ in files]
+    where = folders.pop() if len(folders) == 1 else "."
+    lines = ["wrote:" if where == "." else f"wrote in {where}:"]
+    column = min(max(map(len, names), default=0), width // 2)
+    for name, (_, what) in zip(names, files, strict=True):
+        if len(name) > column:
+            lines.append(f"  {name}")
+            name = ""
+        lines += textwrap.wrap(what, width, initial_indent=f"  {name.ljust(column)}  ",
+                               subsequent_indent=" " * (column + 4))
     return lines
 
 
