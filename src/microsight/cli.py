@@ -396,34 +396,10 @@ def info(
     if as_json:
         typer.echo(json.dumps(details, indent=2, default=str))
         return
-    m, data, qc = details["model"], details["data"], details["qc"]
-    console.print(f"[bold]{details['config']['name']}[/bold]: method {m['method']}, "
-                  f"{m['ndim']}D, {m['in_channels']} -> {m['out_channels']} channel(s), "
-                  f"microsight {m['microsight_version']}")
-    console.print(f"training data: {data.get('items')} item(s), axes "
-                  f"{', '.join(data.get('axes', []))}, {data.get('split', '')}")
-    norm = details["normalization"]
-    text = f"{norm['mode']} percentiles {norm['p_low']}-{norm['p_high']}"
-    for part in ("input", "target"):
-        if part in norm:
-            ranges = ", ".join(f"[{lo:.4g}, {hi:.4g}]" for lo, hi in
-                               zip(norm[part]["low"], norm[part]["high"], strict=True))
-            text += f"; {part} {ranges}"
-    console.print(f"normalization: {text}")
-    from microsight.qc.epochs import shown_epoch
+    from microsight.qc.text import info_lines
 
-    # Epochs as people count them (from 1); --json keeps the stored values.
-    qc = {**qc, "best_epoch": shown_epoch(qc.get("best_epoch"))} if "best_epoch" in qc else qc
-    if isinstance(qc.get("overfitting"), dict):
-        qc["overfitting"] = {**qc["overfitting"], **{
-            k: shown_epoch(qc["overfitting"].get(k)) for k in ("best_epoch", "onset_epoch")}}
-    console.print(f"quality: {json.dumps(qc, default=str)}")
-    if details["history"]:
-        table = Table(*details["history"][0].keys(), title="training history")
-        for row in details["history"]:
-            row = {**row, "epoch": shown_epoch(row.get("epoch"))}
-            table.add_row(*["" if v is None else f"{v:.4g}" for v in row.values()])
-        console.print(table)
+    # Plain print: the lines fit the terminal already.
+    print("\n".join(info_lines(details, _width())))
 
 
 @app.command()

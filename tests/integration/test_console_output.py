@@ -130,8 +130,15 @@ def test_training_counts_epochs_from_one_and_reports_inside_epochs(
     assert qc["best_epoch"] == best - 1  # stored from 0, as Lightning counts
     assert f"epoch {best}" in message or "epoch" not in message
     assert "of 2)" not in message and "epoch 0" not in message
-    # The model card and info count from 1 as well.
+    # The model card and info count from 1 as well; info fits the terminal.
     assert f"best epoch: {best}" in (tmp_path / "m" / "README.md").read_text()
+    assert main(["info", str(tmp_path / "m")]) == 0
+    out = capsys.readouterr().out
+    _fits(out)
+    assert f"best epoch {best} of 3" in out
+    history = out[out.index("training history:"):].splitlines()
+    assert history[1].split()[:3] == ["epoch", "train_loss", "val_loss"]
+    assert [line.split()[0] for line in history[2:5]] == ["1", "2", "3"]
 
 
 def test_segmentation_training_shows_no_psnr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

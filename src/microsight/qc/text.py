@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from microsight.qc.epochs import shown_epoch
 from microsight.qc.verdict import LOWER_IS_BETTER
 
 #: At most this many metric columns on the console.
@@ -168,6 +169,107 @@ def file_lines(files: Sequence[tuple[str | Path, str]], width: int = 80) -> list
         lines += textwrap.wrap(what, width, initial_indent=f"  {name.ljust(column)}  ",
                                subsequent_indent=" " * (column + 4))
     return lines
+
+
+def info_lines(details: Mapping[str, Any], width: int = 80) -> list[str]:
+    """A model described for the console: what it is, how it trained, its history.
+
+    Parameters
+    ----------
+    details : mapping
+        From ``api.info`` (``model``, ``config``, ``data``, ``normalization``,
+        ``qc``, ``history``); epochs stored from 0 are shown from 1.
+    width : int
+        Characters per line.
+
+    Returns
+    -------
+    list of str
+    """
+    m, data, qc = details["model"], details["data"], details["qc"]
+    lines = wrap(f"{details['config']['name']}: method {m['method']}, {m['ndim']}D, "
+                 f"{m['in_channels']} -> {m['out_channels']} channel(s), microsight "
+                 f"{m['microsight_version']}", width, "  ")
+    lines += wrap(f"training data: {plural(int(data.get('items') or 0), 'item')}, axes "
+                  f"{', '.join(data.get('axes', []))}, {data.get('split', '')}", width, "  ")
+    norm = details["normalization"]
+    text = f"{norm['mode']} percentiles {norm['p_low']}-{norm['p_high']}"
+    for part in ("input", "target"):
+        if part in norm:
+            ranges = ", ".join(f"[{lo:.4g}, {hi:.4g}]" for lo, hi in
+                               zip(norm[part]["low"], norm[part]["high"], strict=True))
+            text += f"; {part} {ranges}"
+    lines += wrap(f"normalization: {text}", width, "  ")
+    for line in _quality(qc):
+        lines += wrap(line, width, "  ")
+    history = details.get("history") or []
+    if history:
+        lines += ["training history:", *history_table(history, width)]
+    lines.append("everything: microsight info MODEL --json")
+    return lines
+
+
+def _quality(qc: Mapping[str, Any]) -> list[str]:
+    """Sentences from a bundle's ``qc.json`` (epochs from 1)."""
+    out = []
+    run, best = qc.get("epochs_run"), shown_epoch(qc.get("best_epoch"))
+    if run is not None:
+        text = f"training: {plural(int(run), 'epoch')}"
+        if qc.get("device"):
+            text += f" on {qc['device']} ({qc.get('precision')})"
+        if qc.get("stopped_early"):
+            text += ", stopped early"
+        if best is not None and qc.get("best_val_loss") is not None:
+            text += f"; best epoch {best} of {run}, validation loss " \
+                    f"{format_number(qc['best_val_loss'])}"
+        if qc.get("complete") is False:
+            text += "; its final steps are missing (finish them with train --resume)"
+        out.append(text)
+    verdict = qc.get("overfitting") or {}
+    if verdict.get("status"):
+        out.append(f"over-fitting check: {verdict['status']}. {verdict.get('message', '')}")
+    validation = qc.get("validation") or {}
+    if validation.get("warning"):
+        out.append(f"validation: {validation['warning']}")
+    for check in qc.get("data_checks") or []:
+        out.append(f"data check: {check}")
+    baseline = qc.get("baseline_check") or {}
+    if baseline.get("worse_than_baseline"):
+        scores = baseline.get("baseline_mse") or {}
+        best_name = min(scores, key=scores.get) if scores else "a classical baseline"
+        out.append(f"warning: on its validation data the model does worse than "
+                   f"{best_name}: train longer or check the data")
+    post = qc.get("postprocessing") or {}
+    if post.get("params"):
+        params = ", ".join(f"{k} {format_number(v)}" for k, v in post["params"].items())
+        out.append(f"thresholds chosen on the validation images: {params}")
+    return out
+
+
+def history_table(history: Sequence[Mapping[str, Any]], width: int = 80) -> list[str]:
+    """One line per epoch (from 1): losses, the validation metrics recorded, speed.
+
+    Columns that do not fit ``width`` are left out (``--json`` has them all).
+    """
+    keys = ["train_loss", "val_loss"]
+    keys += [k for k in dict.fromkeys(k for row in history for k in row)
+             if k.startswith("val_") and k != "val_loss"
+             and any(row.get(k) is not None for row in history)]
+    keys.append("patches_per_second")
+    heads = {"patches_per_second": "patches/s"}
+    rows = [[str(shown_epoch(r.get("epoch", i)))] + [format_number(r.get(k)) for k in keys]
+            for i, r in enumerate(history)]
+    names = ["epoch"] + [heads.get(k, k) for k in keys]
+    widths = [max(len(n), *(len(r[c]) for r in rows)) for c, n in enumerate(names)]
+    used, keep = widths[0], [0]
+    for c in range(1, len(names)):
+        if used + GAP + widths[c] <= width:
+            keep.append(c)
+            used += GAP + widths[c]
+
+    def line(cells: Sequence[str]) -> str:
+        return (" " * GAP).join(cells[c].rjust(widths[c]) for c in keep)
+    return [line(names), *(line(r) for r in rows)]
 
 
 def direction_note(metrics: Sequence[str]) -> str:
