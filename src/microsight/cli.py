@@ -349,10 +349,12 @@ def evaluate(
         help="Write every metric to this CSV file (means per source) and a .json file of "
              "the same name (per image too); default beside --report.",
         metavar="FILE.csv")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Score a model against ground truth and classical baselines."""
     result = _api().evaluate(models if len(models) > 1 else models[0], input, target,
-                          report=report, axes=axes, tta=tta, overwrite=overwrite, table=table)
+                          report=report, axes=axes, tta=tta, overwrite=overwrite, table=table,
+                          progress=progress)
     _print_evaluation(result)
 
 

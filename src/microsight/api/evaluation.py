@@ -18,6 +18,7 @@ from microsight.engine.checks import (
     warn_if_incomplete,
 )
 from microsight.engine.evaluate import Evaluation
+from microsight.engine.progress import showing_progress
 from microsight.engine.uncertainty import combine
 from microsight.errors import MicrosightError
 from microsight.io.outputs import check_output
@@ -35,6 +36,7 @@ def evaluate(
     tta: bool = False,
     overwrite: bool = False,
     table: str | Path | None = None,
+    progress: bool = False,
 ) -> Evaluation:
     """Score a model on held-out pairs against classical baselines; write a report.
 
@@ -60,6 +62,8 @@ def evaluate(
         name holding the per-image rows and the verdict too. With a ``report`` and
         no ``table``, both go next to the report (``report.metrics.csv``,
         ``report.metrics.json``).
+    progress : bool
+        Show a progress bar over the test images (removed when done).
 
     Returns
     -------
@@ -90,7 +94,8 @@ def evaluate(
     evaluator = spec.part("evaluator")
     model = combine(models, None, tta)
     settings = _tile_settings(model, tile, None, None)
-    result = evaluator(model, input, target, axes=axes, report=report, settings=settings)
+    with showing_progress(progress):
+        result = evaluator(model, input, target, axes=axes, report=report, settings=settings)
     result.metrics = tuple(spec.metrics)
     result.verdict = network_verdict(result.rows, spec.metrics[0])
     if tables:

@@ -25,6 +25,7 @@ from microsight.engine.bundle import Model
 from microsight.engine.files import atomic_write_text
 from microsight.engine.inference import predict_image, predict_item
 from microsight.engine.predict import TileSettings
+from microsight.engine.progress import progress_bar, progress_shown
 from microsight.io import Image
 from microsight.metrics.calibration import regression_calibration
 from microsight.qc import Report
@@ -146,20 +147,32 @@ def score_sources(items: Iterable[tuple[str, Any, Any]],
     """
     result = Scored(extras={s: [] for s in sources})
     first = next(iter(sources))
-    for name, x, truth in items:
-        for source, predict in sources.items():
-            out = predict(x)
-            if out is None:
-                continue
-            scored = score(out, truth, source, x)
-            if scored is None:
-                continue
-            metrics, extra = scored if isinstance(scored, tuple) else (scored, None)
-            result.rows.append({"image": name, "source": source, **metrics})
-            result.extras[source].append(extra)
-            if source == first and panel is not None and len(result.panels) < max_panels:
-                result.panels.append(panel(name, x, out, truth))
+    items = list(items)
+    with progress_bar(progress_shown(), "images", transient=True) as bar:
+        task = bar.add_task("scoring", total=len(items))
+        for name, x, truth in items:
+            bar.update(task, description=f"scoring {name}")
+            _score_item(result, name, x, truth, sources, score, first, panel, max_panels)
+            bar.advance(task, 1)
     return result
+
+
+def _score_item(result: Scored, name: str, x: Any, truth: Any,
+                sources: dict[str, Callable[[Any], Any]], score: Callable[..., Any], first: str,
+                panel: Callable[[str, Any, Any, Any], Any] | None, max_panels: int) -> None:
+    """Every source on one item: its rows, extras and (for the first items) its panel."""
+    for source, predict in sources.items():
+        out = predict(x)
+        if out is None:
+            continue
+        scored = score(out, truth, source, x)
+        if scored is None:
+            continue
+        metrics, extra = scored if isinstance(scored, tuple) else (scored, None)
+        result.rows.append({"image": name, "source": source, **metrics})
+        result.extras[source].append(extra)
+        if source == first and panel is not None and len(result.panels) < max_panels:
+            result.panels.append(panel(name, x, out, truth))
 
 
 def _bootstrap_ci(values: np.ndarray, rng: np.random.Generator, n: int = 1000

@@ -12,6 +12,7 @@ the running tiles and writes no output.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -83,7 +84,28 @@ class Monitor:
         self.check()
 
 
-def progress_bar(enabled: bool, unit: str = "tiles") -> Any:
+#: Whether work that takes no ``progress`` argument (e.g. a method's evaluation, whose
+#: signature the method contract fixes) should draw its bar; set by :func:`showing_progress`.
+_SHOW_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "microsight_show_progress", default=False)
+
+
+@contextlib.contextmanager
+def showing_progress(enabled: bool = True) -> Iterator[None]:
+    """Within this block, :func:`progress_shown` is ``enabled`` (this thread or task)."""
+    token = _SHOW_PROGRESS.set(enabled)
+    try:
+        yield
+    finally:
+        _SHOW_PROGRESS.reset(token)
+
+
+def progress_shown() -> bool:
+    """Whether the caller asked for progress bars (:func:`showing_progress`)."""
+    return _SHOW_PROGRESS.get()
+
+
+def progress_bar(enabled: bool, unit: str = "tiles", *, transient: bool = False) -> Any:
     """The progress bar of every prediction: description, bar, ``done/total unit``, time left.
 
     Parameters
@@ -92,6 +114,8 @@ def progress_bar(enabled: bool, unit: str = "tiles") -> Any:
         Draw it (a disabled bar accepts the same calls and shows nothing).
     unit : str
         What is counted (``tiles``, ``items``, ``planes``...).
+    transient : bool
+        Remove the bar once done (when a summary follows it).
 
     Returns
     -------
@@ -102,7 +126,7 @@ def progress_bar(enabled: bool, unit: str = "tiles") -> Any:
 
     return Progress(TextColumn("{task.description}"), BarColumn(),
                     TextColumn("{task.completed}/{task.total} " + unit), TimeRemainingColumn(),
-                    disable=not enabled, transient=False)
+                    disable=not enabled, transient=transient)
 
 
 class SignalStop:
