@@ -160,13 +160,18 @@ STEP_LINE_SECONDS = 30.0
 
 
 def metric_text(row: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
-    """``name value`` for the numbers of ``row`` among ``keys`` (PSNR in dB)."""
+    """``name value`` for the numbers of ``row`` among ``keys`` (PSNR in dB, RMSE in nm)."""
     parts = []
     for key in keys:
         value = row.get(key)
         if value is None:
             continue
-        parts.append(f"{key} {value:.2f} dB" if key.endswith("psnr") else f"{key} {value:.4g}")
+        if key.endswith("psnr"):
+            parts.append(f"{key} {value:.2f} dB")
+        elif "rmse" in key:
+            parts.append(f"{key} {value:.3g} nm")
+        else:
+            parts.append(f"{key} {value:.4g}")
     return parts
 
 
