@@ -22,7 +22,10 @@ def test_predict_writes_rois_that_paint_back_the_labels(tmp_path, capsys):
     rois = tmp_path / "cells.roi.zip"
     assert main(["predict", str(tmp_path / "m"), str(images / "n0.tif"), "--out",
                  str(tmp_path / "pred.tif"), "--rois", str(rois), "--no-progress"]) == 0
-    assert f"wrote {rois}" in capsys.readouterr().out.replace("\n", "")
+    out = capsys.readouterr().out
+    assert f"wrote in {tmp_path}:" in out
+    assert any(line.split()[:1] == [rois.name] and "ROI set" in line
+               for line in out.splitlines())
     pred = read_labels(tmp_path / "pred.tif")
     opened = roifile.roiread(rois)
     ids = [i for i in np.unique(pred) if i > 0]

@@ -122,8 +122,12 @@ def progress_bar(enabled: bool, unit: str = "tiles", *, transient: bool = False)
     rich.progress.Progress
         Use as a context manager; ``add_task`` and ``advance`` as usual.
     """
+    import sys
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    if transient and not sys.stdout.isatty():
+        enabled = False  # it would leave nothing in a log but an empty line
     return Progress(TextColumn("{task.description}"), BarColumn(),
                     TextColumn("{task.completed}/{task.total} " + unit), TimeRemainingColumn(),
                     disable=not enabled, transient=transient)
