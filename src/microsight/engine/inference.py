@@ -51,9 +51,6 @@ from microsight.io import Image, open_image_writer
 ItemHook = Callable[..., np.ndarray]
 
 
-_progress = progress_bar
-
-
 def item_ndim(model: Model) -> int:
     """Spatial axes of the items a model consumes (``method.item_ndim`` or the model's ndim)."""
     return int(getattr(model.config.method, "item_ndim", None) or model.ndim)
@@ -204,7 +201,7 @@ def predict_image(
     spread_writer = (open_image_writer(uncertainty, shape_out, np.float32, axes_out,
                                        pixel_sizes)
                      if isinstance(uncertainty, (str, Path)) else None)
-    with (_progress(progress) as bar, (writer or nullcontext()) as sink,
+    with (progress_bar(progress) as bar, (writer or nullcontext()) as sink,
           (spread_writer or nullcontext()) as spread_sink, _Uncertainty(model, bool(uncertainty))):
         task = bar.add_task(f"predicting {name}", total=len(indices) * predictor.n_tiles(spatial))
         for index in indices:
@@ -247,7 +244,7 @@ def _predict_image_by_item(model: Model, image: Image, out: str | Path | None, h
     spatial = tuple(s for a, s in zip(image.axes, image.shape, strict=True) if a in "ZYX")
     spatial = spatial[-ndim:]
     result = sink = None
-    with _progress(progress, "items") as bar, ExitStack() as stack:
+    with progress_bar(progress, "items") as bar, ExitStack() as stack:
         task = bar.add_task(f"predicting {name}", total=len(indices))
         for index in indices:
             item = read_item(image.data, image.axes, ndim, index)
