@@ -7,6 +7,7 @@ from pathlib import Path
 from microsight.api.models import ModelLike, _as_model
 from microsight.api.prediction import _tile_settings
 from microsight.config import (
+    MethodSpec,
     get_method,
 )
 from microsight.engine.checks import (
@@ -34,6 +35,7 @@ def evaluate(
     tile: int | None = None,
     tta: bool = False,
     overwrite: bool = False,
+    tolerance: float | None = None,
 ) -> Evaluation:
     """Score a model on held-out pairs against classical baselines; write a report.
 
@@ -54,6 +56,9 @@ def evaluate(
         Score the mean prediction over the 8 flips/rotations (as ``predict``).
     overwrite : bool
         Replace an existing ``report``.
+    tolerance : float, optional
+        Localization models: largest distance (nm) at which a localization matches a
+        true emitter; default the model's ``tolerance`` (250 nm).
 
     Returns
     -------
@@ -76,9 +81,23 @@ def evaluate(
     spec = get_method(models[0].method)
     if spec.outputs[0] == "labels":
         require_label_images(target, axes)
+    extra = _tolerance(spec, tolerance)
     evaluator = spec.part("evaluator")
     model = combine(models, None, tta)
     settings = _tile_settings(model, tile, None, None)
-    result = evaluator(model, input, target, axes=axes, report=report, settings=settings)
+    result = evaluator(model, input, target, axes=axes, report=report, settings=settings,
+                       **extra)
     result.verdict = network_verdict(result.rows, get_method(models[0].method).metrics[0])
     return result
+
+
+def _tolerance(spec: MethodSpec, tolerance: float | None) -> dict[str, float]:
+    """The evaluator's ``tolerance`` argument: localization models only, positive."""
+    if tolerance is None:
+        return {}
+    if spec.outputs[0] != "localizations":
+        raise MicrosightError(f"--tolerance sets the matching distance of localization models "
+                              f"(localize); method {spec.name} does not take it")
+    if not tolerance > 0:
+        raise MicrosightError(f"--tolerance must be a positive distance in nm, got {tolerance:g}")
+    return {"tolerance": float(tolerance)}
