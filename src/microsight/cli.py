@@ -334,15 +334,12 @@ def tune(
     console.print(f"chosen: {result['params']} -> {result['score']:.4f} (saved in {model})")
 
 
-def _detection(params: dict[str, float], metrics: dict[str, float]) -> str:
-    """Detection thresholds and their scores, in words."""
-    def number(key: str, unit: str = "") -> str:
-        value = metrics[key]
-        return "undefined (no match)" if value is None else f"{value:.1f}{unit}"
-
-    return (f"threshold {params['threshold']:g}, single_threshold "
-            f"{params['single_threshold']:g} -> Jaccard {metrics['jaccard']:.3f}, RMSE "
-            f"{number('rmse_lateral', ' nm')}, efficiency {number('efficiency_lateral')}")
+def _detection(params: dict[str, float], metrics: dict[str, float | None]) -> str:
+    """Detection thresholds and their scores, in words (no match: no RMSE)."""
+    rmse, eff = metrics["rmse_lateral"], metrics["efficiency_lateral"]
+    scores = "no match" if rmse is None else f"RMSE {rmse:.1f} nm, efficiency {eff:.1f}"
+    return (f"threshold {params['threshold']:g}, single_threshold {params['single_threshold']:g}"
+            f" -> Jaccard {metrics['jaccard']:.3f}, {scores}")
 
 
 @app.command()

@@ -290,11 +290,9 @@ class LocalizeModule(MicrosightModule):
         from microsight.metrics.smlm import localization_scores
 
         m: LocalizeConfig = model.config.method
-        scores = {}
-        for t in candidates:
-            m.threshold, m.single_threshold = t, min(t + 0.1, 0.95)
-            table = cls.localize_movie(model, movie_adu)
-            scores[t] = localization_scores(table, truth, m.tolerance)["jaccard"]
+        tables = cls.localize_at(model, movie_adu, [(t, min(t + 0.1, 0.95)) for t in candidates])
+        scores = {t: localization_scores(table, truth, m.tolerance)["jaccard"]
+                  for t, table in zip(candidates, tables, strict=True)}
         best = max(scores, key=scores.get)
         m.threshold, m.single_threshold = best, min(best + 0.1, 0.95)
         return scores
