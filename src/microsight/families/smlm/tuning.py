@@ -172,6 +172,9 @@ def tune_detection(model: Model, movie: np.ndarray, truth: np.ndarray, *,
     best = max(pairs, key=lambda p: values[p])  # the first maximum: `before` on ties
     if not np.isfinite(values[best]):
         low = min(pairs, key=lambda p: np.nan_to_num(found[p]["rmse_lateral"], nan=np.inf))
+        if not np.isfinite(found[low]["rmse_lateral"]):
+            raise MicrosightError("no detection threshold finds any emitter of this movie "
+                                  "within the matching tolerance; the model is unchanged")
         raise MicrosightError(
             f"no detection threshold keeps the RMSE within {limit:g} nm on this movie "
             f"(lowest {found[low]['rmse_lateral']:.1f} nm, at threshold {low[0]:g}); raise "
