@@ -139,7 +139,10 @@ def config(
 @app.command()
 def train(
     method: Annotated[str, typer.Argument(help="Method to train (see `microsight methods`).")],
-    input: Annotated[Path, typer.Option("--input", "-i", help="Input image or folder.")],
+    input: Annotated[Path, typer.Option("--input", "-i", help=(
+        "Input image or folder; for SMLM methods (localize, deepstorm) a movie with its "
+        "--target table, or 'simulate': train on movies simulated from the config's "
+        "simulation settings (microsight config localize)."))],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
     target: Annotated[Path | None, typer.Option("--target", "-t",
                                                 help="Target image or folder.")] = None,
@@ -350,11 +353,14 @@ def evaluate(
              "the same name (per image too); default beside --report.",
         metavar="FILE.csv")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    tolerance: Annotated[float | None, typer.Option(
+        help="Localization models: largest distance (nm) at which a localization matches "
+             "a true emitter (default: the model's, 250 nm).", metavar="NM")] = None,
 ) -> None:
     """Score a model against ground truth and classical baselines."""
     result = _api().evaluate(models if len(models) > 1 else models[0], input, target,
                           report=report, axes=axes, tta=tta, overwrite=overwrite, table=table,
-                          progress=progress)
+                          progress=progress, tolerance=tolerance)
     _print_evaluation(result)
 
 
@@ -375,17 +381,44 @@ def _width() -> int:
 
 @app.command()
 def tune(
-    model: Annotated[Path, typer.Argument(help="Segmentation model folder (updated).")],
-    input: Annotated[Path, typer.Option("--input", "-i", help="Annotated images.")],
-    target: Annotated[Path, typer.Option("--target", "-t", help="Their label images.")],
+    model: Annotated[Path, typer.Argument(help="Segmentation or localization model folder "
+                                               "(updated).")],
+    input: Annotated[Path, typer.Option("--input", "-i", help=(
+        "Annotated images; for a localization model a movie, or 'simulate' (a movie "
+        "simulated from the model's settings)."))],
+    target: Annotated[Path | None, typer.Option("--target", "-t", help=(
+        "Their label images, or the movie's ground-truth localization table."))] = None,
     axes: Axes = None,
+    objective: Annotated[str | None, typer.Option(help=(
+        "Localization models: 'jaccard' (highest Jaccard index within --max-rmse; the "
+        "default) or 'efficiency' (Sage et al. 2019, combining Jaccard and RMSE)."))] = None,
+    max_rmse: Annotated[float | None, typer.Option(help=(
+        "Localization models, objective jaccard: largest lateral RMSE (nm) allowed "
+        "(default: half the model's pixel size)."), metavar="NM")] = None,
 ) -> None:
-    """Choose a segmentation model's thresholds on your annotated images."""
-    result = _api().tune(model, input, target, axes=axes)
+    """Choose a model's thresholds on your annotated images or movie: segmentation
+    post-processing, or the detection threshold of a localization model."""
+    result = _api().tune(model, input, target, axes=axes, objective=objective,
+                         max_rmse=max_rmse)
+    if "n_frames" in result:
+        # Plain print: sentences the terminal wraps, as the verdict.
+        print(f"{result['movie']}: {result['n_frames']} frame(s), {result['n_emitters']} "
+              f"emitters; objective: {result['objective']}")
+        print(f"before: {_detection(result['params_before'], result['metrics_before'])}")
+        print(f"chosen: {_detection(result['params'], result['metrics'])} (saved in {model})")
+        return
     console.print(f"{result['n_images']} image(s), {result['n_objects']} objects, "
                   f"score = {result['objective']}")
     console.print(f"before: {result['params_before']} -> {result['score_before']:.4f}")
     console.print(f"chosen: {result['params']} -> {result['score']:.4f} (saved in {model})")
+
+
+def _detection(params: dict[str, float], metrics: dict[str, float | None]) -> str:
+    """Detection thresholds and their scores, in words (no match: no RMSE)."""
+    rmse, eff = metrics["rmse_lateral"], metrics["efficiency_lateral"]
+    scores = "no match" if rmse is None else f"RMSE {rmse:.1f} nm, efficiency {eff:.1f}"
+    return (f"threshold {params['threshold']:g}, single_threshold {params['single_threshold']:g}"
+            f" -> Jaccard {metrics['jaccard']:.3f}, {scores}")
 
 
 @app.command()

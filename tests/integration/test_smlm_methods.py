@@ -85,6 +85,10 @@ def test_deepstorm_train_and_reconstruct(tmp_path: Path, movie: tuple[Path, Path
     result = api.evaluate(model, movie[0], movie[1])
     assert {r["source"] for r in result.rows} == {"network", "classical MLE fit"}
     assert all(np.isfinite(r["nmse"]) for r in result.rows)
+    with pytest.raises(MicrosightError, match="--tolerance sets the matching distance"):
+        api.evaluate(model, movie[0], movie[1], tolerance=100.0)
+    with pytest.raises(MicrosightError, match=r"methods that can be tuned: .*localize"):
+        api.tune(tmp_path / "ds", movie[0], movie[1], progress=False)
 
 
 def test_cli_simulate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -99,3 +103,64 @@ def test_cli_simulate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert (tmp_path / "sim.csv").read_text().startswith('"id","frame","x [nm]"')
     assert main(["simulate", "smlm", "--out", str(out), "--psf", "bad"]) == 2
     assert "psf" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def loc_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("loc") / "model"
+    api.train("localize", None, out=out, progress=False, config=_config("localize"))
+    return out
+
+
+def test_tune_localize_saves_the_threshold(loc_bundle: Path, movie: tuple[Path, Path],
+                                           tmp_path: Path, capsys: pytest.CaptureFixture
+                                           ) -> None:
+    import shutil
+
+    from microsight.engine.bundle import load_model
+
+    bundle = shutil.copytree(loc_bundle, tmp_path / "m")
+    result = api.tune(bundle, movie[0], movie[1], axes="TYX", objective="efficiency",
+                      progress=False)
+    assert result["n_emitters"] == len(read_localizations(movie[1]))
+    assert result["objective"].startswith("efficiency")
+    before = result["score_before"]
+    assert before is None or result["score"] >= before
+    stored = load_model(bundle)
+    assert stored.config.method.threshold == result["params"]["threshold"]
+    assert stored.config.method.single_threshold == result["params"]["single_threshold"]
+    assert stored.qc["postprocessing"] == result
+    # The command line: a simulated movie, the objective and both settings in words.
+    assert main(["tune", str(bundle), "--input", "simulate", "--max-rmse", "400"]) == 0
+    out = capsys.readouterr().out
+    assert "lateral RMSE <= 400 nm" in out and "before: threshold" in out
+    assert "chosen: threshold" in out
+    # An impossible RMSE limit is one line and leaves the bundle as it was.
+    config = (bundle / "config.yaml").read_text()
+    assert main(["tune", str(bundle), "--input", "simulate", "--max-rmse", "0.001"]) == 2
+    assert "no detection threshold keeps the RMSE" in capsys.readouterr().err
+    assert (bundle / "config.yaml").read_text() == config
+    with pytest.raises(MicrosightError, match="--target"):
+        api.tune(bundle, movie[0], None, progress=False)
+    with pytest.raises(MicrosightError, match="drop --target"):
+        api.tune(bundle, "simulate", movie[1], progress=False)
+
+
+def test_evaluate_tolerance(loc_bundle: Path, movie: tuple[Path, Path],
+                            capsys: pytest.CaptureFixture) -> None:
+    near = api.evaluate(loc_bundle, movie[0], movie[1], tolerance=1.0)
+    far = api.evaluate(loc_bundle, movie[0], movie[1], tolerance=1000.0)
+    fit = "classical MLE fit"
+    assert near.mean(fit, "jaccard") < far.mean(fit, "jaccard")
+    assert near.mean(fit, "jaccard") < 0.05
+    with pytest.raises(MicrosightError, match="positive"):
+        api.evaluate(loc_bundle, movie[0], movie[1], tolerance=0.0)
+    assert main(["evaluate", str(loc_bundle), "--input", str(movie[0]), "--target",
+                 str(movie[1]), "--tolerance", "1000"]) == 0
+
+
+def test_prediction_warns_on_frame_independent_movies(loc_bundle: Path) -> None:
+    sim = simulate(SimulationConfig(**{**SIM, "frames": 60, "shape": [32, 32], "seed": 2}))
+    shuffled = sim.movie[np.random.default_rng(0).permutation(60)]
+    with pytest.warns(UserWarning, match="context: 0"):
+        api.predict(loc_bundle, shuffled, axes="TYX")

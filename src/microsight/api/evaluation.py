@@ -7,6 +7,7 @@ from pathlib import Path
 from microsight.api.models import ModelLike, _as_model
 from microsight.api.prediction import _tile_settings
 from microsight.config import (
+    MethodSpec,
     get_method,
 )
 from microsight.engine.checks import (
@@ -37,6 +38,7 @@ def evaluate(
     overwrite: bool = False,
     table: str | Path | None = None,
     progress: bool = False,
+    tolerance: float | None = None,
 ) -> Evaluation:
     """Score a model on held-out pairs against classical baselines; write a report.
 
@@ -64,6 +66,9 @@ def evaluate(
         ``report.metrics.json``).
     progress : bool
         Show a progress bar over the test images (removed when done).
+    tolerance : float, optional
+        Localization models: largest distance (nm) at which a localization matches a
+        true emitter; default the model's ``tolerance`` (250 nm).
 
     Returns
     -------
@@ -91,11 +96,13 @@ def evaluate(
     spec = get_method(models[0].method)
     if spec.outputs[0] == "labels":
         require_label_images(target, axes)
+    extra = _tolerance(spec, tolerance)
     evaluator = spec.part("evaluator")
     model = combine(models, None, tta)
     settings = _tile_settings(model, tile, None, None)
     with showing_progress(progress):
-        result = evaluator(model, input, target, axes=axes, report=report, settings=settings)
+        result = evaluator(model, input, target, axes=axes, report=report, settings=settings,
+                           **extra)
     result.metrics = tuple(spec.metrics)
     result.verdict = network_verdict(result.rows, spec.metrics[0])
     if tables:
@@ -127,3 +134,15 @@ def table_paths(report: str | Path | None, table: str | Path | None) -> tuple[Pa
     else:
         return ()
     return path, path.with_suffix(".json")
+
+
+def _tolerance(spec: MethodSpec, tolerance: float | None) -> dict[str, float]:
+    """The evaluator's ``tolerance`` argument: localization models only, positive."""
+    if tolerance is None:
+        return {}
+    if spec.outputs[0] != "localizations":
+        raise MicrosightError(f"--tolerance sets the matching distance of localization models "
+                              f"(localize); method {spec.name} does not take it")
+    if not tolerance > 0:
+        raise MicrosightError(f"--tolerance must be a positive distance in nm, got {tolerance:g}")
+    return {"tolerance": float(tolerance)}

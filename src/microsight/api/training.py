@@ -1,4 +1,4 @@
-"""Train a model, and choose a segmentation model's thresholds on annotated images."""
+"""Train a model, and choose a model's thresholds on annotated images or movies."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from microsight.api.models import build_config, load_model
 from microsight.config import (
     Configuration,
     MethodSpec,
+    available_methods,
     get_method,
 )
 from microsight.data.groups import check_pattern
@@ -183,31 +184,88 @@ def _check_validation(spec: MethodSpec, val_input: str | None, val_target: str |
                               "(paired by file name)")
 
 
-def tune(model: str | Path, input: str | Path, target: str | Path, *,
-         axes: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Choose a segmentation model's post-processing thresholds on annotated images.
+def tune(model: str | Path, input: str | Path, target: str | Path | None = None, *,
+         axes: str | None = None, progress: bool = True, objective: str | None = None,
+         max_rmse: float | None = None) -> dict[str, Any]:
+    """Choose a model's detection or post-processing thresholds on annotated data.
 
-    Training already chooses them on its validation images; tune again when your
-    images differ from those (another microscope, stain or magnification). Use
-    annotated images apart from the ones you will report test scores on.
+    Segmentation models: the thresholds that turn the network's maps into
+    objects, on annotated images (best mean of AP@0.5 and AP@0.75); training
+    already chooses them on its validation images. Localization models
+    (``localize``): the detection threshold, on a movie with its ground-truth
+    table or on a movie simulated from the model's settings (``input="simulate"``).
+    Tune again when your data differ from the training data (another microscope,
+    stain, density or magnification), on data apart from those you will report
+    test scores on.
 
     Parameters
     ----------
     model : str or Path
         Bundle folder (its ``config.yaml`` and ``qc.json`` are updated).
     input, target : str or Path
-        Images and their instance label images (files or folders paired by name).
+        Images and their instance label images (files or folders paired by name),
+        or a movie and its localization table; ``input="simulate"`` (no target)
+        for a localization model.
     axes : str, optional
         Axes override.
     progress : bool
         Show a progress bar.
+    objective : {"jaccard", "efficiency"}, optional
+        Localization models: maximize the Jaccard index within an RMSE limit
+        (default), or the 2019 SMLM challenge's efficiency.
+    max_rmse : float, optional
+        Localization models, objective ``jaccard``: largest lateral RMSE (nm) a
+        threshold may give; default half the model's pixel size.
 
     Returns
     -------
     dict
         The chosen ``params`` and their ``score``, the previous values and theirs,
-        and the number of images and objects.
+        the ``objective`` in words and the amount of data (``n_images`` and
+        ``n_objects``; ``n_frames``, ``n_emitters`` and the ``metrics`` of both
+        settings for localization models).
     """
+    folder = Path(model)
+    if not folder.is_dir():
+        raise MicrosightError(f"{folder} is not a model folder; tuning rewrites the bundle, "
+                              "so give the folder (unpack a .zip first)")
+    loaded = load_model(folder)
+    spec = get_method(loaded.config.method.method)
+    if spec.outputs[0] == "localizations":
+        from microsight.families.smlm.tuning import tune_localizer
+
+        return tune_localizer(loaded, folder, input, target, axes=axes, objective=objective,
+                              max_rmse=max_rmse, progress=progress).to_dict()
+    if spec.name not in tunable_methods():
+        raise MicrosightError(
+            f"nothing to tune: method {spec.name} has no detection or post-processing "
+            f"thresholds; methods that can be tuned: {', '.join(tunable_methods())}")
+    if objective is not None or max_rmse is not None:
+        raise MicrosightError("--objective and --max-rmse apply to localization models; "
+                              f"method {spec.name} is tuned on the mean of AP@0.5 and AP@0.75")
+    return _tune_segmentation(loaded, folder, input, target, axes=axes, progress=progress)
+
+
+def tunable_methods() -> list[str]:
+    """Methods with thresholds :func:`tune` can choose (it imports their modules)."""
+    names = []
+    for name, spec in available_methods().items():
+        if spec.outputs[0] == "localizations":
+            names.append(name)
+        elif spec.family == "segmentation":
+            try:
+                grid = getattr(spec.module_class, "threshold_grid", None)
+            except MicrosightError:  # a broken plugin must not hide the others
+                continue
+            if grid is not None and grid(build_config(name)):
+                names.append(name)
+    return sorted(names)
+
+
+def _tune_segmentation(loaded: Model, folder: Path, input: str | Path,
+                       target: str | Path | None, *, axes: str | None, progress: bool
+                       ) -> dict[str, Any]:
+    """Segmentation thresholds on annotated images (see :func:`tune`)."""
     from microsight.data.pairs import load_items
     from microsight.families.segmentation.tuning import (
         apply_tuning,
@@ -215,18 +273,15 @@ def tune(model: str | Path, input: str | Path, target: str | Path, *,
         tune_postprocessing,
     )
 
-    folder = Path(model)
-    if not folder.is_dir():
-        raise MicrosightError(f"{folder} is not a model folder; tuning rewrites the bundle, "
-                              "so give the folder (unpack a .zip first)")
-    loaded = load_model(folder)
+    name = loaded.config.method.method
+    if target is None:
+        raise MicrosightError(f"method {name} is tuned on annotated images: pass --target "
+                              "with their label images")
     items, targets, _ = load_items(input, target, ndim=len(loaded.config.data.patch_size),
                                    axes=axes or loaded.config.data.axes)
     result = tune_postprocessing(loaded, items, label_images(targets), progress=progress)
     if result is None:
-        raise MicrosightError(
-            f"nothing to tune: method {loaded.config.method.method} has no post-processing "
-            "thresholds, or the label images hold no objects")
+        raise MicrosightError("nothing to tune: the label images hold no objects")
     apply_tuning(folder, loaded, result)
     return result.to_dict()
 

@@ -23,6 +23,7 @@ import torch
 
 from microsight.data.pairs import TrainingSet
 from microsight.data.smlm import simulate
+from microsight.data.smlm_blinking import frame_persistence
 from microsight.data.smlm_fit import localize_classical
 from microsight.engine.bundle import Model
 from microsight.engine.evaluate import (
@@ -73,6 +74,27 @@ def check_pixel_size(image: Image, m: SMLMConfig) -> None:
             f"{name} has {size_um * 1000:g} nm pixels but the model was trained for "
             f"{m.simulation.pixel_size:g} nm; coordinates use the model's pixel size",
             stacklevel=3)
+
+
+def warn_if_frames_independent(frames_adu: np.ndarray, m: SMLMConfig, name: str) -> None:
+    """Warn when a localizer with context frames meets a movie without blinking persistence.
+
+    Neighbouring frames help only where emitters stay on for more than one frame
+    (see :mod:`microsight.data.smlm_blinking`); on frame-independent data they
+    mislead the network, and ``context: 0`` is the setting that fits.
+    """
+    context = getattr(m, "context", 0)
+    if not context:
+        return
+    found = frame_persistence(frames_adu, m.sigma_px)
+    if found is None or not found.independent:
+        return
+    warnings.warn(
+        f"{name}: emitters do not persist across consecutive frames ({found.next_frame:.0%} "
+        f"of {found.spots} spots reappear in the next frame, {found.chance:.0%} by chance) but "
+        f"the model looks at {context} neighbouring frame(s) on each side, which suits "
+        "blinking data only; for frame-independent data train with 'context: 0' in the "
+        "method config", stacklevel=3)
 
 
 def scaled_input(frames_adu: np.ndarray, m: SMLMConfig) -> np.ndarray:
@@ -128,6 +150,7 @@ def training_movies(m: SMLMConfig, seed: int, input_path: str | Path | None,
             "training on your own movie needs its ground truth: pass --target table.csv "
             "(ThunderSTORM or native localization table, nm)")
     movie = movie_frames(read_image(input_path, axes=axes or "TYX"))
+    warn_if_frames_independent(movie, m, Path(input_path).name)
     table = read_localizations(target_path)
     if len(movie) < 2:
         raise MicrosightError(f"{Path(input_path).name}: need at least 2 frames to train")
@@ -214,17 +237,22 @@ def compact_summary(rows: list[dict[str, Any]], metrics: tuple[str, ...]
 def smlm_evaluation(model: Model, tables: dict[str, np.ndarray], truth: np.ndarray,
                     timings: dict[str, float], name: str, report: str | Path | None,
                     figures: list[tuple[str, Any, str]] | None = None,
-                    metrics: tuple[str, ...] = LOC_METRICS) -> Evaluation:
-    """Evaluation of localization tables against the truth, with an optional report."""
+                    metrics: tuple[str, ...] = LOC_METRICS, tolerance: float | None = None
+                    ) -> Evaluation:
+    """Evaluation of localization tables against the truth, with an optional report.
+
+    Localizations match true emitters within ``tolerance`` nm (default the model's).
+    """
     m: SMLMConfig = model.config.method
-    rows = score_tables(tables, truth, m.tolerance, timings, name)
+    tolerance = m.tolerance if tolerance is None else tolerance
+    rows = score_tables(tables, truth, tolerance, timings, name)
     result = Evaluation(rows, compact_summary(rows, metrics))
     if report is not None:
 
         rep = evaluation_report(
             model, result.rows, subtitle=f"method {model.method} (single-molecule localization)")
         rep.add_table("Test metrics", result.rows,
-                      note=f"Per-frame Hungarian matching within {m.tolerance:g} nm (Sage et "
+                      note=f"Per-frame Hungarian matching within {tolerance:g} nm (Sage et "
                            "al. 2019); RMSE over matched pairs (nm); efficiency E = 100 - "
                            "sqrt((100 - JI)^2 + RMSE^2).",
                       missing="no localization was matched, so no distance can be measured")

@@ -44,6 +44,7 @@ from microsight.families.smlm.module import (
     reconstruction_figure,
     scaled_input,
     smlm_evaluation,
+    warn_if_frames_independent,
 )
 from microsight.io import Image
 from microsight.io.localizations import concat_tables, make_table, write_localizations
@@ -108,6 +109,12 @@ def pixel_targets(truth: np.ndarray, n_frames: int, shape: tuple[int, int],
 
 def detect(output: torch.Tensor, m: LocalizeConfig) -> torch.Tensor:
     """Boolean detections ``(B, Y, X)`` from raw outputs ``(B, C, Y, X)``."""
+    return detect_at(output, m.threshold, m.single_threshold)
+
+
+def detect_at(output: torch.Tensor, threshold: float, single_threshold: float
+              ) -> torch.Tensor:
+    """Detections at the given ``threshold`` and ``single_threshold`` (see :func:`detect`)."""
     p = torch.sigmoid(output[:, 0])
     h, w = p.shape[-2:]
     # A tiny position-dependent tie-breaker: two equal neighbours are not both maxima.
@@ -115,8 +122,33 @@ def detect(output: torch.Tensor, m: LocalizeConfig) -> torch.Tensor:
     q = (p + ramp)[:, None]
     local_max = q == nn.functional.max_pool2d(q, 3, 1, 1)
     mass = nn.functional.avg_pool2d(p[:, None], 3, 1, 1, count_include_pad=False) * 9
-    hit = (local_max & (mass > m.threshold)) | (p[:, None] > m.single_threshold)
+    hit = (local_max & (mass > threshold)) | (p[:, None] > single_threshold)
     return hit[:, 0]
+
+
+def _chunk_table(out: torch.Tensor, hit: torch.Tensor, photons: np.ndarray, frame0: int,
+                 m: LocalizeConfig) -> np.ndarray:
+    """Localizations of a chunk's detections ``hit`` from its raw outputs.
+
+    ``photons`` are the chunk's frames in photons (for the maximum-likelihood polish).
+    """
+    k, px = _n_params(m), m.simulation.pixel_size
+    f, i, j = torch.nonzero(hit, as_tuple=True)
+    vals = out[f, :, i, j].cpu().numpy()
+    f, i, j = f.cpu().numpy(), i.cpu().numpy(), j.cpu().numpy()
+    sd = np.exp(np.clip(vals[:, 1 + k:1 + 2 * k], -6, 3))
+    cols = dict(
+        frame=f + frame0, x=(j + 0.5 + vals[:, 1]) * px, y=(i + 0.5 + vals[:, 2]) * px,
+        photons=np.maximum(vals[:, 3], 0) * m.simulation.photons,
+        background=vals[:, -1] * m.photon_scale,
+        sigma_x=sd[:, 0] * px, sigma_y=sd[:, 1] * px,
+        sigma_photons=sd[:, 2] * m.simulation.photons,
+        score=1 / (1 + np.exp(-vals[:, 0])))
+    if k == 4:
+        cols.update(z=vals[:, 4] * _z_scale(m), sigma_z=sd[:, 3] * _z_scale(m))
+    elif m.refine and len(f):
+        cols = refine(cols, f, i, j, photons, m)
+    return make_table(**cols)
 
 
 class LocalizeModule(MicrosightModule):
@@ -227,12 +259,39 @@ class LocalizeModule(MicrosightModule):
                        progress: bool = False) -> np.ndarray:
         """Localization table of a ``(T, Y, X)`` movie in ADU (frames batched)."""
         m: LocalizeConfig = model.config.method
+        return cls.localize_at(model, frames_adu, [(m.threshold, m.single_threshold)],
+                               first_frame=first_frame, progress=progress)[0]
+
+    @classmethod
+    def localize_at(cls, model: Model, frames_adu: np.ndarray,
+                    thresholds: list[tuple[float, float]], *, first_frame: int = 0,
+                    progress: bool = False) -> list[np.ndarray]:
+        """Localization tables of a movie at several detection settings, one network pass.
+
+        Parameters
+        ----------
+        model : Model
+            A localize model.
+        frames_adu : numpy.ndarray
+            Movie ``(T, Y, X)`` in ADU.
+        thresholds : list of (float, float)
+            ``(threshold, single_threshold)`` pairs (see :class:`LocalizeConfig`).
+        first_frame : int
+            Frame number of ``frames_adu[0]``.
+        progress : bool
+            Show a progress bar.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            One localization table per pair.
+        """
+        m: LocalizeConfig = model.config.method
         module = model.module
         device = next(module.parameters()).device
         net = module.network.to(memory_format=torch.channels_last)
         x = scaled_input(frames_adu, m)
-        k, px = _n_params(m), m.simulation.pixel_size
-        tables = []
+        tables: list[list[np.ndarray]] = [[] for _ in thresholds]
         steps = range(0, len(x), m.frame_batch)
         if progress:
             from rich.progress import track
@@ -248,25 +307,11 @@ class LocalizeModule(MicrosightModule):
                 batch, h, w = pad_to(stack.contiguous(memory_format=torch.channels_last),
                                      module.divisor)
                 out = net(batch)[..., :h, :w].float()
-                hit = detect(out, m)
-                f, i, j = torch.nonzero(hit, as_tuple=True)
-                vals = out[f, :, i, j].cpu().numpy()
-                f, i, j = f.cpu().numpy(), i.cpu().numpy(), j.cpu().numpy()
-                sd = np.exp(np.clip(vals[:, 1 + k:1 + 2 * k], -6, 3))
-                cols = dict(
-                    frame=f + lo + first_frame, x=(j + 0.5 + vals[:, 1]) * px,
-                    y=(i + 0.5 + vals[:, 2]) * px,
-                    photons=np.maximum(vals[:, 3], 0) * m.simulation.photons,
-                    background=vals[:, -1] * m.photon_scale,
-                    sigma_x=sd[:, 0] * px, sigma_y=sd[:, 1] * px,
-                    sigma_photons=sd[:, 2] * m.simulation.photons,
-                    score=1 / (1 + np.exp(-vals[:, 0])))
-                if k == 4:
-                    cols.update(z=vals[:, 4] * _z_scale(m), sigma_z=sd[:, 3] * _z_scale(m))
-                elif m.refine and len(f):
-                    cols = refine(cols, f, i, j, x[lo:lo + n] * np.float32(m.photon_scale), m)
-                tables.append(make_table(**cols))
-        return concat_tables(tables)
+                photons = x[lo:lo + n] * np.float32(m.photon_scale)
+                for found, (t, single) in zip(tables, thresholds, strict=True):
+                    found.append(_chunk_table(out, detect_at(out, t, single), photons,
+                                              lo + first_frame, m))
+        return [concat_tables(found) for found in tables]
 
     @classmethod
     def choose_threshold(cls, model: Model, movie_adu: np.ndarray, truth: np.ndarray,
@@ -285,11 +330,9 @@ class LocalizeModule(MicrosightModule):
         from microsight.metrics.smlm import localization_scores
 
         m: LocalizeConfig = model.config.method
-        scores = {}
-        for t in candidates:
-            m.threshold, m.single_threshold = t, min(t + 0.1, 0.95)
-            table = cls.localize_movie(model, movie_adu)
-            scores[t] = localization_scores(table, truth, m.tolerance)["jaccard"]
+        tables = cls.localize_at(model, movie_adu, [(t, min(t + 0.1, 0.95)) for t in candidates])
+        scores = {t: localization_scores(table, truth, m.tolerance)["jaccard"]
+                  for t, table in zip(candidates, tables, strict=True)}
         best = max(scores, key=scores.get)
         m.threshold, m.single_threshold = best, min(best + 0.1, 0.95)
         return scores
@@ -327,7 +370,10 @@ class LocalizeModule(MicrosightModule):
                 f"localize writes a localization table: give an output ending in .csv, not "
                 f"{Path(out).name}")
         check_pixel_size(image, model.config.method)
-        table = cls.localize_movie(model, movie_frames(image), progress=progress)
+        frames = movie_frames(image)
+        warn_if_frames_independent(frames, model.config.method,
+                                   image.path.name if image.path else "the movie")
+        table = cls.localize_movie(model, frames, progress=progress)
         if out is None:
             return table
         return write_localizations(out, table, format=model.config.method.table_format)
@@ -336,10 +382,15 @@ class LocalizeModule(MicrosightModule):
     @classmethod
     def evaluate_model(cls, model: Model, input: str | Path, target: str | Path, *,
                        axes: str | None = None, report: str | Path | None = None,
-                       settings: TileSettings | None = None) -> Evaluation:
-        """Challenge metrics of the network and of the classical fitter on a test movie."""
+                       settings: TileSettings | None = None, tolerance: float | None = None
+                       ) -> Evaluation:
+        """Challenge metrics of the network and of the classical fitter on a test movie.
+
+        ``tolerance`` (nm) replaces the model's matching tolerance.
+        """
         m: LocalizeConfig = model.config.method
         movie, truth = read_eval_pair(input, target, axes)
+        warn_if_frames_independent(movie, m, Path(input).name)
         timings, tables = {}, {}
         for source, fn in (("network", lambda: cls.localize_movie(model, movie)),
                            ("classical MLE fit", lambda: classical_table(movie, m))):
@@ -353,4 +404,4 @@ class LocalizeModule(MicrosightModule):
                   "Gaussian renderings (sd 15 nm) of the truth, the network and the baseline, "
                   "on one display range (the ground truth's 99.5th percentile).")
         return smlm_evaluation(model, tables, truth, timings, Path(input).name, report,
-                               [figure])
+                               [figure], tolerance=tolerance)
