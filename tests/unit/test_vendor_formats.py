@@ -144,14 +144,18 @@ class _FakeND2:
     def __exit__(self, *exc):
         return False
 
-    def asarray(self, position=None):
-        return self.data if position is None else self.data[:, position]
+    def to_dask(self):
+        """Like the library's: one chunk per frame (T, P), each read when computed."""
+        import dask.array as da
+
+        return da.from_array(self.data, chunks=(1, 1, 2, 5, 6))
 
     def voxel_size(self):
         return types.SimpleNamespace(x=0.65, y=0.65, z=1.0)
 
 
 def test_nd2_translation(tmp_path, monkeypatch):
+    pytest.importorskip("dask")
     monkeypatch.setitem(sys.modules, "nd2", types.SimpleNamespace(ND2File=_FakeND2))
     path = tmp_path / "timelapse.nd2"
     path.write_bytes(b"")
