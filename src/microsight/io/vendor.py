@@ -155,7 +155,7 @@ def _lif_sizes(element: ET.Element) -> dict[str, float]:
 class _LifFrames:
     """``read(box)`` of a LIF image that cannot be memory-mapped: frame by frame.
 
-    The file is opened for each read (the reader stays picklable for workers).
+    The file is opened for each read.
     """
 
     def __init__(self, path: Path, index: int, dims: str, frame_dims: int):
@@ -166,9 +166,10 @@ class _LifFrames:
         outer, inner = box[:-self.frame_dims], box[-self.frame_dims:]
         with liffile.LifFile(self.path) as lif:
             image = lif.images[self.index]
-            planes = [image.frame(**dict(zip(self.dims, at, strict=False)))[inner]
-                      for at in np.ndindex(*[b.stop - b.start for b in outer])
-                      for at in [tuple(b.start + i for b, i in zip(outer, at, strict=True))]]
+            planes = []
+            for at in np.ndindex(*[b.stop - b.start for b in outer]):
+                where = {d: b.start + i for d, b, i in zip(self.dims, outer, at, strict=True)}
+                planes.append(image.frame(**where)[inner])
         shape = [b.stop - b.start for b in box]
         return np.stack(planes).reshape(shape)
 
