@@ -122,3 +122,31 @@ def test_prediction_reads_a_vendor_file_tile_by_tile(tiny_model, tmp_path, monke
     sizes = {(b[3].stop - b[3].start, b[4].stop - b[4].start) for b in boxes}
     # 4 x 3 tiles of 32 x 32 (the one-pixel probe of the pixel type aside).
     assert sizes <= {(32, 32), (1, 1)} and len(boxes) >= 12
+
+
+def test_region_array_slices_like_numpy(monkeypatch):
+    """Reordered and fixed axes, steps, negative indices, large strided reads in planes."""
+    from microsight.io import lazy
+
+    source = np.arange(2 * 3 * 1 * 7 * 9).reshape(2, 3, 1, 7, 9)  # P T Z Y X
+    reads = []
+
+    def read(box):
+        reads.append(box)
+        return source[box]
+
+    array = RegionArray(read, source.shape, source.dtype, order=(1, 4, 3), fixed={0: 1, 2: 0})
+    view = source[1, :, 0].transpose(0, 2, 1)  # T X Y
+    assert array.shape == view.shape and array.ndim == 3
+    monkeypatch.setattr(lazy, "STRIDED_BOX_PIXELS", 30)
+    for key in [(...,), (1,), (-1, slice(2, 8, 3)), (slice(None), slice(None, None, 2),
+                                                       slice(1, None, 3)),
+                (slice(2, 1),), (0, 4, -2), (Ellipsis, slice(3, 4))]:
+        reads.clear()
+        np.testing.assert_array_equal(array[key], view[key])
+    # A strided box of more than 30 pixels is read a row (of the file: Y) at a time.
+    reads.clear()
+    np.testing.assert_array_equal(array[:, ::2, ::3], view[:, ::2, ::3])
+    assert [b[3] for b in reads] == [slice(0, 1), slice(3, 4), slice(6, 7)]
+    with pytest.raises(IndexError):
+        array[3]

@@ -18,9 +18,9 @@ import numpy as np
 #: Reader of a box: one ``slice(start, stop)`` per axis of the file's array.
 BoxReader = Callable[[tuple[slice, ...]], np.ndarray]
 
-#: A strided read (every k-th pixel) larger than this many pixels is read one
-#: plane at a time along its first strided axis, so a sample of a huge image
-#: never holds the whole image.
+#: A strided read (every k-th pixel) whose box is larger than this many pixels
+#: is read one row or plane at a time along its slowest strided axis, so a
+#: sample of a huge image never holds the whole image.
 STRIDED_BOX_PIXELS = 1 << 22
 
 
@@ -93,7 +93,8 @@ class RegionArray:
         strided = [i for i, k in enumerate(key) if isinstance(k, range) and k.step > 1]
         box_pixels = np.prod([k[-1] - k[0] + 1 if isinstance(k, range) else 1 for k in key])
         if strided and box_pixels > STRIDED_BOX_PIXELS:
-            axis = strided[0]
+            # Along the file's slowest strided axis: whole rows or planes per read.
+            axis = min(strided, key=lambda i: self.order[i])
             planes = [self._get(key[:axis] + [i] + key[axis + 1:]) for i in key[axis]]
             position = sum(isinstance(k, range) for k in key[:axis])
             return np.stack(planes, axis=position)
