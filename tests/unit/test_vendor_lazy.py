@@ -144,9 +144,16 @@ def test_region_array_slices_like_numpy(monkeypatch):
                 (slice(2, 1),), (0, 4, -2), (Ellipsis, slice(3, 4))]:
         reads.clear()
         np.testing.assert_array_equal(array[key], view[key])
-    # A strided box of more than 30 pixels is read a row (of the file: Y) at a time.
+    # A strided box of more than 30 pixels is read in groups of rows (of the file: Y).
     reads.clear()
     np.testing.assert_array_equal(array[:, ::2, ::3], view[:, ::2, ::3])
     assert [b[3] for b in reads] == [slice(0, 1), slice(3, 4), slice(6, 7)]
+    reads.clear()
+    np.testing.assert_array_equal(array[:, :, ::2], view[:, :, ::2])
+    assert [b[3] for b in reads] == [slice(0, 1), slice(2, 3), slice(4, 5), slice(6, 7)]
+    monkeypatch.setattr(lazy, "STRIDED_BOX_PIXELS", 120)  # rows of 27 pixels: 4 a read
+    reads.clear()
+    np.testing.assert_array_equal(array[:, :, ::2], view[:, :, ::2])
+    assert [b[3] for b in reads] == [slice(0, 3), slice(4, 7)]
     with pytest.raises(IndexError):
         array[3]

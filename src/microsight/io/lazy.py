@@ -19,7 +19,7 @@ import numpy as np
 BoxReader = Callable[[tuple[slice, ...]], np.ndarray]
 
 #: A strided read (every k-th pixel) whose box is larger than this many pixels
-#: is read one row or plane at a time along its slowest strided axis, so a
+#: is read in groups of rows or planes along its slowest strided axis, so a
 #: sample of a huge image never holds the whole image.
 STRIDED_BOX_PIXELS = 1 << 22
 
@@ -93,11 +93,16 @@ class RegionArray:
         strided = [i for i, k in enumerate(key) if isinstance(k, range) and k.step > 1]
         box_pixels = np.prod([k[-1] - k[0] + 1 if isinstance(k, range) else 1 for k in key])
         if strided and box_pixels > STRIDED_BOX_PIXELS:
-            # Along the file's slowest strided axis: whole rows or planes per read.
+            # Along the file's slowest strided axis, in groups of rows or planes whose
+            # boxes fit the limit.
             axis = min(strided, key=lambda i: self.order[i])
-            planes = [self._get(key[:axis] + [i] + key[axis + 1:]) for i in key[axis]]
+            rows = key[axis]
+            per_row = box_pixels / (rows[-1] - rows[0] + 1)
+            n = max(1, int(STRIDED_BOX_PIXELS // per_row) // rows.step)
+            parts = [self._get(key[:axis] + [rows[i:i + n]] + key[axis + 1:])
+                     for i in range(0, len(rows), n)]
             position = sum(isinstance(k, range) for k in key[:axis])
-            return np.stack(planes, axis=position)
+            return np.concatenate(parts, axis=position)
         box = [slice(0, 1)] * len(self.source_shape)
         pick: list[Any] = [0] * len(self.source_shape)
         for j, index in self.fixed.items():
