@@ -87,19 +87,25 @@ def test_segmentation_package_keeps_microsight_post_processing(tmp_path):
     _same_predictions(tmp_path / "seg", package, images / "n0.tif", tmp_path)
 
 
-def test_unpackaged_method_says_why():
+def test_every_exportable_method_is_packaged():
+    from microsight.config import available_methods
     from microsight.engine.bioimageio import bioimageio_problem
 
-    assert "not packaged" in bioimageio_problem("care-iso")
+    exportable = [n for n, s in available_methods().items() if s.exports]
+    assert {"care-iso", "deepstorm", "localize"} <= set(exportable)
+    assert all(bioimageio_problem(n) is None for n in exportable)
     assert "cannot be exported" in bioimageio_problem("classify")
-    assert bioimageio_problem("care") is None
 
 
-def _foreign_package(tmp_path):
-    """A tiny non-microsight network (TorchScript) packaged with bioimageio.spec alone."""
+def _foreign_package(tmp_path, halo: int = 0):
+    """A tiny non-microsight network (TorchScript) packaged with bioimageio.spec alone.
+
+    With ``halo`` its output axes declare that many unreliable border pixels.
+    """
     import bioimageio.spec.model.v0_5 as v05
     from bioimageio.spec import save_bioimageio_package
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU()).eval()
     torch.jit.save(torch.jit.script(net), tmp_path / "net.pt")
@@ -110,6 +116,8 @@ def _foreign_package(tmp_path):
     np.save(tmp_path / "out.npy", y)
     (tmp_path / "doc.md").write_text("# A tiny convolution\n")
     size = v05.ParameterizedSize(min=16, step=8)
+    space, extra = ((v05.SpaceOutputAxisWithHalo, {"halo": halo}) if halo else
+                    (v05.SpaceOutputAxis, {}))
     descr = v05.ModelDescr(
         name="tiny convolution", description="one 3x3 convolution and a ReLU",
         authors=[v05.Author(name="Someone Else")],
@@ -126,10 +134,9 @@ def _foreign_package(tmp_path):
             id=v05.TensorId("maps"),
             axes=[v05.BatchAxis(), v05.ChannelAxis(channel_names=[v05.Identifier("a"),
                                                                   v05.Identifier("b")]),
-                  v05.SpaceOutputAxis(id=v05.AxisId("y"), size=v05.SizeReference(
-                      tensor_id=v05.TensorId("raw"), axis_id=v05.AxisId("y"))),
-                  v05.SpaceOutputAxis(id=v05.AxisId("x"), size=v05.SizeReference(
-                      tensor_id=v05.TensorId("raw"), axis_id=v05.AxisId("x")))],
+                  *[space(id=v05.AxisId(a), size=v05.SizeReference(
+                      tensor_id=v05.TensorId("raw"), axis_id=v05.AxisId(a)), **extra)
+                    for a in "yx"]],
             test_tensor=v05.FileDescr(source=tmp_path / "out.npy"))],
         weights=v05.WeightsDescr(torchscript=v05.TorchscriptWeightsDescr(
             source=tmp_path / "net.pt", pytorch_version=v05.Version("2.13"))))
@@ -148,12 +155,49 @@ def test_foreign_package_predicts_through_the_cli(tmp_path, capsys):
     with torch.no_grad():
         expected = net(torch.from_numpy(image[None, None] * 0.01)).numpy()[0]
     assert result.shape == (2, 40, 48)
+    # One tile (the image is smaller than the default tile): the network's own output.
     np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(MicrosightError, match="axes"):
         api.predict(package, np.zeros((3, 16, 16), np.float32), axes="ZYX")
     with pytest.raises(MicrosightError, match="not made by microsight"):
         api.info(package)
 
+
+def test_foreign_package_runs_tile_by_tile(tmp_path, monkeypatch):
+    """An image larger than the tile, run through microsight's tiled prediction."""
+    from microsight.engine import bioimageio_run
+
+    # The 3x3 convolution sees one pixel around each: a halo of 1 makes tiles exact.
+    package, net = _foreign_package(tmp_path, halo=1)
+    # 101 x 87 is no size the package takes (16 + 8n): tiles are padded to one.
+    image = np.random.default_rng(2).uniform(0, 800, (101, 87)).astype(np.float32)
+    calls = []
+    forward = bioimageio_run.PackageNetwork.predict_batch
+    monkeypatch.setattr(bioimageio_run.PackageNetwork, "predict_batch",
+                        lambda self, x: calls.append(tuple(x.shape)) or forward(self, x))
+    tiled = api.predict(package, image, tile=32, overlap=8)
+    # 4 x 4 tiles of 32 pixels, each read with one pixel of halo around it.
+    assert calls == [(1, 1, 34, 34)] * 16
+    # bioimageio.core on the whole image (a size the package does not declare, but the
+    # convolution takes any): its own symmetric padding by the halo, no tiles.
+    raw = core.Tensor.from_numpy(image[None, None], dims=("batch", "channel", "y", "x"))
+    whole = core.predict(model=str(package), inputs=core.Sample(members={"raw": raw},
+                                                                 stat={}, id="whole"))
+    whole = np.asarray(whole.members["maps"].data)[0]
+    assert tiled.shape == whole.shape == (2, 101, 87)
+    np.testing.assert_allclose(tiled, whole, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # and away from the image border, the network's own output
+        inner = net(torch.from_numpy(image[None, None] * 0.01)).numpy()[0]
+    np.testing.assert_allclose(tiled[:, 1:-1, 1:-1], inner[:, 1:-1, 1:-1], atol=1e-5)
+    calls.clear()
+    again = api.predict(package, image, tile=32, overlap=8, batch_size=4)
+    assert calls == [(4, 1, 34, 34)] * 4
+    np.testing.assert_allclose(again, tiled, atol=1e-6)
+    # Without a halo, tiles see zero padding at their edges, where blending gives them
+    # little weight: close to the whole image, not equal.
+    plain, _ = _foreign_package(tmp_path / "plain")
+    seams = np.abs(api.predict(plain, image, tile=32, overlap=8) - inner)
+    assert np.median(seams) < 1e-5 and seams.max() < 0.15 * np.ptp(inner)
 
 def _train_other(method: str, root):
     """Tiny trained models of the other packaged methods (the CI run covers three)."""

@@ -103,6 +103,18 @@ def test_segmentation_maps_export(tmp_path):
     assert out.shape[1] == 9 and 0 <= out[:, 0].min() and out[:, 0].max() <= 1
 
 
+def test_localize_export_names_its_channels(tmp_path):
+    from tests.integration.test_smlm_methods import _config
+
+    model = api.train("localize", None, out=tmp_path / "loc", progress=False,
+                      config=_config("localize"))
+    meta = read_metadata(api.export(model, tmp_path / "loc.pt", format="torchscript"))
+    assert meta["output_channel_names"] == ["probability", "dx", "dy", "photons",
+                                            "background"]
+    assert meta["input_channel_names"] == ["frame_before_1", "frame", "frame_after_1"]
+    assert any("3x3 local maximum" in step for step in meta["processing"])
+
+
 def test_a_failed_check_writes_nothing(tiny_model, tmp_path, monkeypatch):
     import microsight.engine.export as export
 

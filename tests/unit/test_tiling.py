@@ -71,3 +71,40 @@ def test_many_tiles_close_to_whole_image():
     # Tiles see less context at their borders; blending keeps the difference small.
     assert np.abs(tiled - whole).mean() < 0.05 * np.abs(whole).mean() + 1e-3
     assert tiled.shape == whole.shape
+
+
+class _Box(torch.nn.Module):
+    """A 3x3 mean with zero padding: wrong by its border pixel on a tile without context."""
+
+    divisor, output_scale, prediction_channels = 1, 1, 1
+
+    def predict_batch(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=True)
+
+
+def test_halo_makes_tiles_exact():
+    rng = np.random.default_rng(2)
+    image = rng.normal(size=(1, 50, 37)).astype(np.float32)
+    # The whole image with the mirrored border the halo reads beyond it.
+    padded = torch.from_numpy(np.pad(image, ((0, 0), (1, 1), (1, 1)), mode="symmetric"))
+    whole = _Box().predict_batch(padded[None])[0, :, 1:-1, 1:-1].numpy()
+    seen = []
+
+    def run(halo):
+        out = np.zeros_like(image)
+
+        def read(region):
+            seen.append(tuple(r.stop - r.start for r in region))
+            return image[(slice(None),) + region]
+
+        def write(region, block):
+            out[(slice(None),) + region] = block
+
+        TiledPredictor(_Box(), TileSettings((16, 16), (4, 4)), torch.device("cpu"),
+                       halo=halo).run(image.shape[1:], read, write)
+        return out
+
+    np.testing.assert_allclose(run((1, 1)), whole, atol=1e-6)
+    # Inner tiles read one more pixel on each side, edge tiles only towards the image.
+    assert (18, 18) in seen and (17, 17) in seen
+    assert np.abs(run(None) - whole).max() > 0.01

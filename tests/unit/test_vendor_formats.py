@@ -2,10 +2,14 @@
 
 CZI files are written by pylibCZIrw, Zeiss's own library. Neither Nikon's nor
 Leica's reader library can write, and no small ND2 or LIF sample file ships
-with a package of compatible license, so: LIF files are built here byte by byte
-after Leica's published layout (XML header + memory blocks) and read by
-liffile; the ND2 reader is tested on its translation of the nd2 library's
-answers (sizes, positions, voxel size) with a stand-in for ``nd2.ND2File``.
+with a package of compatible license (the source distributions of nd2 0.12.0,
+bioio-nd2 2.6.0, bioio-lif 2.0.1, aicsimageio 4.14.0 and fractal-lif-converters
+0.7.0 hold none; pims_nd2 1.1 ships one ND2 file under no stated license and
+readlif 0.6.6, whose tests have LIF files, is GPL-3.0), so: LIF files are built
+here byte by byte after Leica's published layout (XML header + memory blocks)
+and read by liffile; the ND2 reader is tested on its translation of the nd2
+library's answers (sizes, positions, voxel size, its dask array of frames) with
+a stand-in for ``nd2.ND2File``.
 """
 
 from __future__ import annotations
@@ -144,14 +148,18 @@ class _FakeND2:
     def __exit__(self, *exc):
         return False
 
-    def asarray(self, position=None):
-        return self.data if position is None else self.data[:, position]
+    def to_dask(self):
+        """Like the library's: one chunk per frame (T, P), each read when computed."""
+        import dask.array as da
+
+        return da.from_array(self.data, chunks=(1, 1, 2, 5, 6))
 
     def voxel_size(self):
         return types.SimpleNamespace(x=0.65, y=0.65, z=1.0)
 
 
 def test_nd2_translation(tmp_path, monkeypatch):
+    pytest.importorskip("dask")
     monkeypatch.setitem(sys.modules, "nd2", types.SimpleNamespace(ND2File=_FakeND2))
     path = tmp_path / "timelapse.nd2"
     path.write_bytes(b"")

@@ -142,12 +142,14 @@ def predict(
                 check_output(path, inputs=inputs, kind="image", overwrite=overwrite,
                              option=option)
     if isinstance(model, (str, Path)) and _foreign_package(model):
-        from microsight.engine.bioimageio import predict_package
+        from microsight.engine.bioimageio_run import predict_package
 
         if rois is not None or uncertainty is not None or tta:
             raise MicrosightError("a BioImage Model Zoo package not made by microsight "
                                   "predicts plainly: leave out --rois, --uncertainty, --tta")
-        return predict_package(model, as_image(image, axes, scene), out)
+        return predict_package(model, as_image(image, axes, scene), out, tile=tile,
+                               overlap=overlap, batch_size=batch_size, progress=progress,
+                               monitor=Monitor(callback, cancel))
     models = [_as_model(m) for m in sources]
     if not models:
         raise MicrosightError("no model given")

@@ -1,4 +1,4 @@
-"""BioImage Model Zoo packages (format 0.5): export microsight models, run foreign ones.
+"""BioImage Model Zoo packages (format 0.5): export microsight models.
 
 An exported package holds the network three ways (``pytorch_state_dict`` whose
 architecture is :class:`BioimageioNetwork` in microsight, TorchScript and
@@ -20,6 +20,8 @@ How microsight's normalization maps:
   it back to each image's own percentiles has no zoo equivalent;
 - segmentation, detection and SMLM maps are returned as probabilities/maps;
   turning them into objects is microsight's post-processing, stated in the card.
+
+Packages made elsewhere run through :mod:`microsight.engine.bioimageio_run`.
 
 ``bioimageio.core`` and ``bioimageio.spec`` come with the optional extra
 ``microsight[bioimageio]``.
@@ -46,9 +48,9 @@ from microsight.engine.export import (
 )
 from microsight.errors import MicrosightError
 
-#: Methods packaged for the zoo so far (the others are exportable as TorchScript/ONNX).
-BIOIMAGEIO_METHODS = ("care", "n2n", "n2v", "sr", "labelfree", "unet-seg", "distmap",
-                      "starconvex", "detect")
+#: Methods packaged for the zoo (the others are exportable as TorchScript/ONNX).
+BIOIMAGEIO_METHODS = ("care", "n2n", "n2v", "sr", "care-iso", "labelfree", "unet-seg",
+                      "distmap", "starconvex", "detect", "deepstorm", "localize")
 
 #: Bundle files attached to a package so that microsight re-imports it without loss.
 BUNDLE_FILES = ("model.json", "config.yaml", "weights.safetensors", "normalization.json",
@@ -226,12 +228,25 @@ def _card(model: Model, note: str, output: str) -> str:
         "", "## BioImage Model Zoo package", "",
         f"Made by microsight {_version()} from the microsight model above (method "
         f"`{model.method}`). {note}", "", f"Network output: {output}.", "",
+        *_steps(model),
         "Run it with `microsight predict PACKAGE.zip image.tif --out result.tif` for "
         "microsight's full behaviour (tiling, out-of-distribution check, "
         "post-processing), or in any zoo consumer (deepImageJ, ilastik, QuPath, napari).",
         "", "## Training data", "", "```json", json.dumps(model.qc.get("data", {}), indent=2,
                                                        default=str)[:4000], "```", ""]
     return "\n".join(lines)
+
+
+def _notes(model: Model) -> dict[str, Any]:
+    return type(model.module).export_notes(model)
+
+
+def _steps(model: Model) -> list[str]:
+    """The card's section on microsight's processing around the network (if any)."""
+    steps = _notes(model).get("steps") or []
+    if not steps:
+        return []
+    return ["## Processing around the network", "", *[f"- {s}" for s in steps], ""]
 
 
 def _cites(v05: Any, method: str) -> list:
@@ -276,8 +291,13 @@ def _tensors(model: Model, v05: Any, folder: Path, pre: list, post: list
     scale = int(module.output_scale)
     np.save(folder / "test_input.npy", x)
     np.save(folder / "test_output.npy", y)
+    notes = _notes(model)
+
     def names(n: int, stem: str) -> list:
-        return [v05.Identifier(f"{stem}{i}") for i in range(n)]
+        given = notes.get("inputs" if stem == "channel" else "outputs") or []
+        chosen = given if len(given) == n else [f"{stem}{i}" for i in range(n)]
+        return [v05.Identifier(name) for name in chosen]
+
     inp = v05.InputTensorDescr(
         id=v05.TensorId("input"),
         axes=[v05.BatchAxis(), v05.ChannelAxis(channel_names=names(x.shape[1], "channel")),
@@ -401,68 +421,3 @@ def export_package(model: Model, path: str | Path, *, authors: list[str] | None 
         zipped = folder / "package.zip"
         save_bioimageio_package(descr, output_path=zipped)
         return atomic_write_bytes(path, zipped.read_bytes())
-
-
-# --- import: run a package that microsight did not make ----------------------------------
-
-_AXIS_LETTERS = {"batch": "B", "channel": "C", "z": "Z", "y": "Y", "x": "X", "time": "T"}
-
-
-def _axis_letter(axis: Any) -> str:
-    name = str(getattr(axis, "id", "") or axis.type)
-    letter = _AXIS_LETTERS.get(name.lower())
-    if letter is None:
-        raise MicrosightError(f"the package's tensor has an axis {name!r} microsight cannot "
-                              "fill from an image")
-    return letter
-
-
-def predict_package(path: str | Path, image: Any, out: str | Path | None = None) -> Any:
-    """Run a zoo package that is not a microsight model, with its own processing.
-
-    The package's first input is filled from ``image`` (a
-    :class:`~microsight.io.Image`; batch and channel axes added when the image
-    lacks them) and its first output is returned in microsight's axes, or
-    written to ``out``. bioimageio.core runs the weights (PyTorch state dict,
-    TorchScript or ONNX) and the pre/post-processing.
-
-    Returns
-    -------
-    numpy.ndarray or Path
-    """
-    _spec()
-    from bioimageio.core import predict
-    from bioimageio.spec import load_description
-
-    from microsight.axes import validate_axes
-
-    descr = load_description(str(path), perform_io_checks=False)
-    if getattr(descr, "type", None) != "model" or not hasattr(descr, "inputs"):
-        raise MicrosightError(f"{Path(path).name} is not a BioImage Model Zoo model package")
-    if str(descr.format_version).startswith("0.4"):
-        raise MicrosightError(f"{Path(path).name} uses zoo format 0.4; microsight runs format "
-                              "0.5 packages (bioimageio update-format converts it)")
-    inp, outp = descr.inputs[0], descr.outputs[0]
-    want = "".join(_axis_letter(a) for a in inp.axes)
-    data, axes = np.asarray(image.numpy(), np.float32), image.axes
-    for letter in "CB":
-        if letter in want and letter not in axes:
-            data, axes = data[None], letter + axes
-    if sorted(axes) != sorted(want):
-        raise MicrosightError(f"the package wants an image with axes {want.replace('B', '')} "
-                              f"but this image has {image.axes}; pass --axes or reorder it")
-    data = np.transpose(data, [axes.index(a) for a in want])
-    sample = predict(model=descr, inputs={inp.id: data})
-    result = np.asarray(sample.members[outp.id].data)
-    got = "".join(_axis_letter(a) for a in outp.axes)
-    if "B" in got:
-        result, got = result.take(0, axis=got.index("B")), got.replace("B", "")
-    if "C" in got and result.shape[got.index("C")] == 1 and "C" not in image.axes:
-        result, got = result.take(0, axis=got.index("C")), got.replace("C", "")
-    got = validate_axes(got, result.ndim)
-    if out is None:
-        return result
-    from microsight.io import write_image
-
-    sizes = {a: v for a, v in image.pixel_sizes.items() if a in got}
-    return write_image(out, result, got, sizes)

@@ -107,6 +107,7 @@ def metadata(model: Model, fmt: str, x: torch.Tensor, check: dict[str, float]) -
     """What a user of the exported file needs: axes, normalization, post-processing, check."""
     module = model.module
     ndim = module.network_ndim
+    notes = type(module).export_notes(model)
     return {
         "format": "microsight-network",
         "weights_format": fmt,
@@ -123,6 +124,9 @@ def metadata(model: Model, fmt: str, x: torch.Tensor, check: dict[str, float]) -
         "input": "percentile-normalized: (x - low) / (high - low) with the 'normalization' "
                  "values (dataset mode) or this image's percentiles (per-image mode)",
         "output": get_method(model.method).network_output,
+        **{f"{key[:-1]}_channel_names": notes[key] for key in ("inputs", "outputs")
+           if notes.get(key)},
+        "processing": notes.get("steps", []),
         "check": {"test_shape": list(x.shape), **check, "tolerance": TOLERANCE},
     }
 

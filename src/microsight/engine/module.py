@@ -217,6 +217,19 @@ class MicrosightModule(L.LightningModule):
         """
 
     @classmethod
+    def export_notes(cls, model: Any) -> dict[str, Any]:
+        """What an exported network's channels hold and what microsight does around it.
+
+        Used for the channel names and the model card of a BioImage Model Zoo
+        package and the metadata of TorchScript/ONNX files. Keys, all optional:
+        ``inputs`` and ``outputs`` (one identifier per channel) and ``steps``
+        (sentences: microsight's processing before and after the network, for a
+        method whose result is more than the network's output). The default
+        says nothing beyond the method's ``network_output``.
+        """
+        return {}
+
+    @classmethod
     def input_image(cls, model: Any, image: Any) -> Any:
         """The input image as this method reads it, before any prediction or check.
 

@@ -96,14 +96,34 @@ class TiledPredictor:
         Tiling.
     device : torch.device
         Where the network runs.
+    halo : tuple of int, optional
+        Context per spatial axis: each tile is read this much larger on every
+        side (real pixels inside the image, mirrored beyond it) and the
+        network's output is cropped back to the tile, so that pixels near tile
+        edges see what they would see in the whole image (a network that
+        declares its receptive field, e.g. a BioImage Model Zoo package).
     """
 
-    def __init__(self, module, settings: TileSettings, device: torch.device | None = None):
+    def __init__(self, module, settings: TileSettings, device: torch.device | None = None,
+                 halo: tuple[int, ...] | None = None):
         self.module = module
         self.scale = output_scale(module)
         self.settings = settings.for_scale(self.scale)
         self.device = device or next(module.parameters()).device
         self.divisor = module.divisor
+        self.halo = tuple(halo) if halo else (0,) * len(self.settings.tile)
+
+    def _read(self, read: ReadFn, region: tuple[slice, ...], shape: tuple[int, ...]
+              ) -> np.ndarray:
+        """The tile ``region`` with its halo: ``read`` inside the image, mirrored beyond."""
+        if not any(self.halo):
+            return read(region)
+        wider = tuple(slice(max(0, r.start - h), min(n, r.stop + h))
+                      for r, h, n in zip(region, self.halo, shape, strict=True))
+        block = read(wider)
+        widths = [(0, 0)] + [(h - (r.start - w.start), h - (w.stop - r.stop)) for r, w, h in
+                             zip(region, wider, self.halo, strict=True)]
+        return np.pad(block, widths, mode="symmetric") if any(map(any, widths)) else block
 
     @property
     def out_channels(self) -> int:
@@ -154,7 +174,9 @@ class TiledPredictor:
         sizes = tuple(min(t, s) for t, s in zip(self.settings.tile, shape, strict=True))
         overlaps = tuple(min(o, t // 2) for o, t in zip(self.settings.overlap, sizes,
                                                        strict=True))
-        padded = pad_to_multiple(sizes, self.divisor)
+        halo = self.halo
+        padded = pad_to_multiple(tuple(t + 2 * h for t, h in zip(sizes, halo, strict=True)),
+                                 self.divisor)
         starts = [tile_starts(s, t, o) for s, t, o in zip(shape, sizes, overlaps, strict=True)]
         n_total, n_done = int(np.prod([len(s) for s in starts])), 0
         # From here on, sizes and positions are in output pixels (``k`` = scale).
@@ -167,14 +189,15 @@ class TiledPredictor:
         rest = tuple(r * k for r in shape[1:])
         acc = torch.zeros((self.out_channels, out_sizes[0], *rest), device=self.device)
         wsum = torch.zeros((1, out_sizes[0], *rest), device=self.device)
-        crop = (slice(None),) + tuple(slice(0, t) for t in out_sizes)
+        crop = (slice(None),) + tuple(slice(h * k, h * k + t) for t, h in
+                                      zip(out_sizes, halo, strict=True))
         for band, s0 in enumerate(starts[0]):
             regions = [(slice(s0, s0 + sizes[0]),) + tuple(
                 slice(a, a + t) for a, t in zip(other, sizes[1:], strict=True))
                 for other in product(*starts[1:])]
             for i in range(0, len(regions), self.settings.batch_size):
                 chunk = regions[i:i + self.settings.batch_size]
-                out = self._forward([_pad(read(r), padded) for r in chunk])
+                out = self._forward([_pad(self._read(read, r, shape), padded) for r in chunk])
                 if k != 1 and out.shape[2:] != tuple(p * k for p in padded):
                     raise RuntimeError(
                         f"the network turned tiles of {padded} into {out.shape[2:]}; "

@@ -164,6 +164,21 @@ class CareIsoModule(RestorationMixin, MicrosightModule):
         return y_norm.invert(out)
 
     @classmethod
+    def export_notes(cls, model: Any) -> dict[str, Any]:
+        """The exported network is the 2D slice network; the stack handling is microsight's."""
+        m: CareIsoConfig = model.config.method
+        return {"steps": [
+            "The network restores 2D slices. For a ZYX stack microsight first normalizes "
+            "the input, interpolates it along Z by the anisotropy factor "
+            f"({m.anisotropy if m.anisotropy else 'from the stack pixel sizes'}; "
+            f"{m.interpolation} interpolation), then runs the network on every XZ slice "
+            "and on every YZ slice with Z as the slice's last axis (the package's x axis), "
+            "and averages the two restored stacks before mapping them back to "
+            "intensities.",
+            "A zoo consumer that runs the package on single XY planes gets a lateral "
+            "restoration only; use microsight for isotropic stacks."]}
+
+    @classmethod
     def evaluate_model(cls, model: Any, input_path: str | Path, target_path: str | Path, *,
                        axes: str | None = None, report: str | Path | None = None,
                        settings: TileSettings | None = None) -> Any:

@@ -107,6 +107,24 @@ class DeepStormModule(MicrosightModule):
             loss = loss + m.l1_weight * pred.abs().mean()
         return loss
 
+    @classmethod
+    def export_notes(cls, model: Model) -> dict[str, Any]:
+        """Sub-pixel channels and how they become the super-resolved image."""
+        m: DeepStormConfig = model.config.method
+        f = m.factor
+        return {
+            "inputs": ["frame"],
+            "outputs": [f"subpixel_y{a}_x{b}" for a in range(f) for b in range(f)],
+            "steps": [
+                "Input: one camera frame in photons over the photon scale (the package's "
+                "scale_linear pre-processing does this from camera counts).",
+                f"Output channel a*{f}+b is sub-pixel (row a, column b) of each camera "
+                f"pixel: rearranged by pixel shuffle (depth-to-space, factor {f}) the "
+                f"channels form a {f} times finer emitter-density image "
+                f"({m.simulation.pixel_size / f:g} nm pixels).",
+                f"microsight clips it at 0, divides it by the spike height ({m.spike:g}) "
+                "and sums it over all frames of the movie: the reconstruction."]}
+
     # --- training data -------------------------------------------------------------
     @classmethod
     def prepare_training(cls, config: Configuration, input_path: str | Path | None,

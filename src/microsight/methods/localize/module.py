@@ -233,6 +233,34 @@ class LocalizeModule(MicrosightModule):
             parts.append(output[:, 4:5])
         return torch.cat(parts, 1)
 
+    @classmethod
+    def export_notes(cls, model: Model) -> dict[str, Any]:
+        """Context channels, the point-estimate maps and how localizations are found."""
+        m: LocalizeConfig = model.config.method
+        c, px = m.context, m.simulation.pixel_size
+        outputs = ["probability", "dx", "dy", "photons", "background"]
+        outputs += ["dz"] if _n_params(m) == 4 else []
+        around = f" and its {c} neighbours on each side" if c else ""
+        z_note = f"; dz over {_z_scale(m):g} nm" if _n_params(m) == 4 else ""
+        refined = " and refines positions with a local fit" if (
+            m.refine and _n_params(m) == 3) else ""
+        steps = [
+            f"Input: {2 * c + 1} channel(s), the frame{around} (the first and last frames "
+            "repeated at the ends of the movie), in photons over the photon scale (the "
+            "package's scale_linear pre-processing).",
+            "Output maps: emitter probability per pixel; dx, dy: emitter position from the "
+            "pixel centre, in pixels; photons over the mean photon count "
+            f"({m.simulation.photons:g}); background over the photon scale "
+            f"({m.photon_scale:g}){z_note}.",
+            "Localizations: pixels whose probability is a 3x3 local maximum with a 3x3 "
+            f"probability sum above {m.threshold:g}, or whose probability exceeds "
+            f"{m.single_threshold:g}; x = (column + 0.5 + dx) * {px:g} nm, "
+            f"y = (row + 0.5 + dy) * {px:g} nm. microsight's table also gives per-emitter "
+            f"uncertainties (from outputs the package leaves out){refined}."]
+        inputs = [f"frame_before_{c - k}" for k in range(c)] + ["frame"] + [
+            f"frame_after_{k + 1}" for k in range(c)]
+        return {"inputs": inputs, "outputs": outputs, "steps": steps}
+
     # --- training data -------------------------------------------------------------
     @classmethod
     def prepare_training(cls, config: Configuration, input_path: str | Path | None,
