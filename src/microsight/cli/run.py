@@ -1,59 +1,17 @@
-"""The ``microsight`` command line: a thin layer over :mod:`microsight.api`.
-
-Errors in the user's input print one line (``microsight: error: ...``) and
-exit with status 2; no traceback, no partial output. Heavy modules (the API,
-hence PyTorch) load inside the commands that need them, so ``--help``,
-``methods`` and ``config`` answer at once.
-"""
+"""Commands that work on images: demo, train, predict, evaluate, tune."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import tempfile
-import traceback
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from microsight.acquire.cli import acquire_app
+from microsight.cli._app import Axes, Overwrite, _api, _sizes, _width, app, console
 from microsight.errors import MicrosightError
-from microsight.serve import serve
-
-app = typer.Typer(
-    name="microsight",
-    help="Deep learning for light microscopy: train, predict, evaluate, check.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
-
-Axes = Annotated[str | None, typer.Option(help="Axes of the images, e.g. YX, ZYX, TYX, CYX.")]
-Overwrite = Annotated[bool, typer.Option(
-    "--overwrite", help="Replace an existing output of the same kind (never an input).")]
-
-
-def _api() -> Any:
-    """The API module, imported on first use (it starts PyTorch)."""
-    from microsight import api
-
-    return api
-
-
-def _sizes(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
-    except ValueError:
-        raise MicrosightError(f"--patch-size must be integers like 64 or 64,64, got {text!r}"
-                              ) from None
 
 
 @app.command()
@@ -66,74 +24,6 @@ def demo(
     from microsight.demo import run_demo
 
     run_demo(out, epochs=epochs, console=console)
-
-
-@app.command()
-def methods() -> None:
-    """List the registered methods."""
-    from microsight.config import available_methods
-
-    table = Table("method", "family", "what it does")
-    for name, m in available_methods().items():
-        table.add_row(name, m.family, m.summary)
-    console.print(table)
-
-
-@app.command()
-def models(
-    name: Annotated[str | None, typer.Argument(help="Show this model's card.")] = None,
-    copy_to: Annotated[Path | None, typer.Option(
-        help="Copy the model NAME into this new folder (to tune or share it).")] = None,
-) -> None:
-    """List the pretrained models shipped with microsight (offline, used by name)."""
-    if copy_to is not None:
-        if name is None:
-            raise MicrosightError("give the model to copy: microsight models NAME --copy-to DIR")
-        console.print(f"copied {name} to {_api().copy_pretrained(name, copy_to)}")
-        return
-    if name is not None:
-        import yaml
-
-        card = _api().pretrained_card(name)
-        typer.echo(yaml.safe_dump(card, sort_keys=False, width=78, allow_unicode=True), nl=False)
-        return
-    table = Table("name", "task", "MB", "test AP@0.5 / 0.75", title="shipped models")
-    for row in _api().pretrained():
-        test = row["test"]
-        scores = " / ".join(f"{test[k]:.2f}" for k in ("img AP@0.5", "img AP@0.75")
-                            if isinstance(test.get(k), float))
-        table.add_row(row["name"], row["task"], f"{row['size_mb']:.1f}", scores or "—")
-    console.print(table)
-    console.print("use one by name: microsight predict nuclei-fluo img.tif --out labels.tif; "
-                  "its card: microsight models NAME")
-
-
-@app.command()
-def config(
-    method: Annotated[str | None, typer.Argument(help="Method name.")] = None,
-    schema: Annotated[bool, typer.Option(
-        "--schema", help="Print the JSON Schema of the method's whole configuration.")] = False,
-    check: Annotated[Path | None, typer.Option(
-        "--check", help="Validate this YAML file: exit 0, or print its problems (exit 2).",
-        metavar="FILE")] = None,
-) -> None:
-    """Print a method's default configuration as commented YAML (a start for --config)."""
-    from microsight.config import describe
-
-    if check is not None:
-        problems = describe.check_config_file(check)
-        for line in problems:
-            print(f"microsight: error: {check.name}: {line}", file=sys.stderr)
-        if problems:
-            raise typer.Exit(2)
-        console.print(f"{check} is a valid configuration")
-        return
-    if method is None:
-        raise MicrosightError("give a method (microsight config care) or --check FILE")
-    if schema:
-        typer.echo(json.dumps(describe.config_schema(method), indent=2))
-        return
-    typer.echo(describe.config_yaml(method), nl=False)
 
 
 @app.command()
@@ -257,8 +147,9 @@ def predict(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Folder: skip images whose output exists (else refused).")] = False,
 ) -> None:
-    """Apply a model to an image of any size (tiled, streamed for OME-Zarr), or to every
-    image of a folder (IMAGE a folder, --out a folder)."""
+    """Apply a model to an image of any size, or to every image of a folder.
+
+    Large images are tiled (OME-Zarr streamed); with IMAGE a folder, --out is a folder."""
     if len(paths) < 2:
         raise MicrosightError("give a model and an image: microsight predict MODEL IMAGE --out "
                               "OUT (several models before the image make an ensemble)")
@@ -372,13 +263,6 @@ def _print_evaluation(result: Any) -> None:
     print("\n".join(evaluation_lines(result, _width())))
 
 
-def _width() -> int:
-    """Characters per line of the terminal (80 when it is not one)."""
-    import shutil
-
-    return max(40, shutil.get_terminal_size((80, 24)).columns)
-
-
 @app.command()
 def tune(
     model: Annotated[Path, typer.Argument(help="Segmentation or localization model folder "
@@ -396,8 +280,10 @@ def tune(
         "Localization models, objective jaccard: largest lateral RMSE (nm) allowed "
         "(default: half the model's pixel size)."), metavar="NM")] = None,
 ) -> None:
-    """Choose a model's thresholds on your annotated images or movie: segmentation
-    post-processing, or the detection threshold of a localization model."""
+    """Choose a model's thresholds on annotated images (segmentation) or a movie.
+
+    Segmentation: the post-processing thresholds that turn the network's maps into
+    objects. Localization: the detection threshold."""
     result = _api().tune(model, input, target, axes=axes, objective=objective,
                          max_rmse=max_rmse)
     if "n_frames" in result:
@@ -421,157 +307,3 @@ def _detection(params: dict[str, float], metrics: dict[str, float | None]) -> st
             f" -> Jaccard {metrics['jaccard']:.3f}, {scores}")
 
 
-@app.command()
-def info(
-    model: Annotated[Path, typer.Argument(help="Model folder or .zip.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
-) -> None:
-    """Describe a model: method, data axes, training history, metrics."""
-    details = _api().info(model)
-    if as_json:
-        typer.echo(json.dumps(details, indent=2, default=str))
-        return
-    from microsight.qc.text import info_lines
-
-    # Plain print: the lines fit the terminal already.
-    print("\n".join(info_lines(details, _width())))
-
-
-@app.command()
-def export(
-    model: Annotated[Path, typer.Argument(help="Model folder.")],
-    out: Annotated[Path, typer.Argument(help="File to write.")],
-    format: Annotated[str, typer.Option(
-        "--format", help="zip (microsight bundle), torchscript (Fiji, QuPath), onnx, or "
-                         "bioimageio (BioImage Model Zoo package).")] =
-    "zip",
-    overwrite: Overwrite = False,
-) -> None:
-    """Pack a model folder into one file: a .zip bundle, TorchScript or ONNX."""
-    written = _api().export(model, out, format=format, overwrite=overwrite)
-    console.print(f"wrote {written}")
-    if format in ("torchscript", "onnx"):
-        from microsight.engine.export import read_metadata
-
-        check = read_metadata(written)["check"]
-        console.print(f"checked against microsight's network: max abs difference "
-                      f"{check['max_abs_diff']:.3g} ({check['relative_diff']:.3g} of the output "
-                      "range)")
-
-
-app.add_typer(acquire_app, name="acquire")
-
-# The web app: the command only starts uvicorn on the app's import string.
-app.command("serve")(serve)
-
-simulate_app = typer.Typer(help="Simulate data with known ground truth.", no_args_is_help=True)
-app.add_typer(simulate_app, name="simulate")
-
-
-@simulate_app.command("smlm")
-def simulate_smlm(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Movie to write (.tif, .ome.zarr).")],
-    table: Annotated[Path | None, typer.Option(help="Ground-truth CSV (default: next to "
-                                                    "the movie).")] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML file of simulation settings.")] =
-    None,
-    frames: Annotated[int | None, typer.Option(help="Number of frames.")] = None,
-    size: Annotated[str | None, typer.Option(help="Frame size, e.g. 64 or 64,128.")] = None,
-    density: Annotated[float | None, typer.Option(help="Emitters per frame and um^2.")] = None,
-    structure: Annotated[str | None, typer.Option(
-        help="random, filaments, clusters or table (with --sites).")] = None,
-    sites: Annotated[Path | None, typer.Option(help="Table of binding sites (nm).")] = None,
-    psf: Annotated[str | None, typer.Option(help="gaussian, integrated or astigmatic.")] =
-    None,
-    camera: Annotated[str | None, typer.Option(help="emccd, scmos or ideal.")] = None,
-    photons: Annotated[float | None, typer.Option(help="Mean photons per emitter.")] = None,
-    background: Annotated[float | None, typer.Option(help="Background photons/pixel.")] =
-    None,
-    pixel_size: Annotated[float | None, typer.Option(help="Pixel size (nm).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    thunderstorm: Annotated[bool, typer.Option(help="ThunderSTORM CSV columns.")] = False,
-    overwrite: Overwrite = False,
-) -> None:
-    """Simulate a blinking SMLM movie and its ground-truth localization table."""
-    shape = _sizes(size)
-    movie, truth = _api().simulate_smlm(
-        out, table, config=config, sites=sites,
-        table_format="thunderstorm" if thunderstorm else "native",
-        frames=frames, shape=shape * 2 if shape and len(shape) == 1 else shape,
-        density=density, structure=structure, psf=psf,
-        camera={"model": camera} if camera else None, photons=photons,
-        background=background, pixel_size=pixel_size, seed=seed, overwrite=overwrite)
-    console.print(f"wrote {movie} and {truth}")
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    # One unwrapped line per warning, like the errors.
-    print(f"microsight: warning: {message}", file=sys.stderr)
-
-
-def _save_traceback(exc: BaseException) -> Path | None:
-    """Write the full traceback of an unexpected error to a temporary file."""
-    try:
-        fd, name = tempfile.mkstemp(prefix="microsight-error-", suffix=".txt")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"microsight {' '.join(sys.argv[1:])}\n\n")
-            traceback.print_exception(type(exc), exc, exc.__traceback__, file=fh)
-        return Path(name)
-    except OSError:
-        return None
-
-
-def _usage_error(exc: Exception) -> int:
-    """A command-line parser error as one line (typer bundles its own click)."""
-    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-    ctx = getattr(exc, "ctx", None)
-    where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
-    print(f"microsight: error: {' '.join(str(message).split())}{where}", file=sys.stderr)
-    return int(exc.exit_code)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI; every failure ends in one line on stderr.
-
-    User errors exit 2; an interrupted command 130; an unexpected internal error
-    1, with the path of a file holding its traceback (``--debug`` prints it).
-    """
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
-    with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
-        return _run(args, debug)
-
-
-def _run(args: list[str], debug: bool) -> int:
-    try:
-        code = app(args=args, standalone_mode=False)
-        if isinstance(code, int):  # typer.Exit(n) inside a command
-            return code
-    except MicrosightError as exc:
-        # Plain print: one unwrapped line, whatever the terminal width.
-        print(f"microsight: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("microsight: error: interrupted (a training run continues with --resume)",
-              file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if hasattr(exc, "exit_code"):
-            if hasattr(exc, "format_message"):
-                return _usage_error(exc)
-            return int(exc.exit_code)
-        if debug:
-            raise
-        saved = _save_traceback(exc)
-        where = f"full traceback in {saved}" if saved else "run again with --debug"
-        text = " ".join(str(exc).split())[:200]
-        print(f"microsight: error: internal error {type(exc).__name__}: {text} ({where}; "
-              "please report it)", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
