@@ -84,7 +84,7 @@ def config(
 
 @app.command()
 def info(
-    model: Annotated[Path, typer.Argument(help="Model folder or .zip.")],
+    model: Annotated[Path, typer.Argument(help="Model folder, .zip or shipped model name.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
 ) -> None:
     """Describe a model: method, data axes, training history, metrics."""

@@ -114,8 +114,9 @@ def train(
 @app.command()
 def predict(
     paths: Annotated[list[Path], typer.Argument(
-        help="Model folder(s) or .zip (several: an ensemble), then the image to process "
-             "(.tif, .ome.zarr, .png...).", metavar="MODEL... IMAGE")],
+        help="Model folder(s), .zip or shipped model name such as nuclei-fluo (several: an "
+             "ensemble), then the image or folder to process (.tif, .ome.zarr, .png...).",
+        metavar="MODEL... IMAGE")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.tif, .ome.zarr).")],
     axes: Axes = None,
     tile: Annotated[int | None, typer.Option(help="Tile edge in pixels.")] = None,
@@ -230,8 +231,8 @@ def _predict_scaled(models: list[Path], image: Path, out: Path, *, workers: int 
 @app.command()
 def evaluate(
     models: Annotated[list[Path], typer.Argument(
-        help="Model folder(s) or .zip (several: scored as an ensemble, the mean of their "
-             "predictions).", metavar="MODEL...")],
+        help="Model folder(s), .zip or shipped model name (several: scored as an ensemble, "
+             "the mean of their predictions).", metavar="MODEL...")],
     input: Annotated[Path, typer.Option("--input", "-i", help="Held-out inputs.")],
     target: Annotated[Path, typer.Option("--target", "-t", help="Ground truth.")],
     report: Annotated[Path | None, typer.Option(help="Report: HTML, or PDF (.pdf path).")] = None,
