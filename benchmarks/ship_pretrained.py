@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             "metrics": {"validation": val, "test": test,
                         "images": {"validation": n_val, "test": n_test},
                         "other_kinds_never_seen": other,
-                        "measured_by": command_line(), "machine": "2-core CPU"}}
+                        "measured_by": command_line(__file__, sys.argv[1:]),
+                        "machine": "2-core CPU"}}
     (staging / "pretrained.yaml").write_text(yaml.safe_dump(card, sort_keys=False,
                                                             width=88))
     if dest.exists():
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     staging.rename(dest)
     write_result("segmentation-dsb", [{
         "model": f"{args.name} (shipped; {args.method})", "kind": "microsight",
-        "command": f"{args.train_command} && {command_line()}", "recipe": args.recipe,
+        "command": f"{args.train_command} && {command_line(__file__, sys.argv[1:])}",
+        "recipe": args.recipe,
         "val": val, "test": test, "train_s": args.train_s}],
         metrics={"img AP@0.9": "mean over images of the per-image AP at IoU 0.9",
                  "AP@0.9": "AP at IoU 0.9, pooled over the images"})

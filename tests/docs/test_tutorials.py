@@ -19,6 +19,7 @@ EXPECTED = {
     "tutorials/restore.md": ["models/care/report.html", "models/care/config.yaml",
                              "restored.tif.qc.json", "models/n2v/weights.safetensors"],
     "tutorials/segment.md": ["models/star/qc.json", "models/star/report.html",
+                             "dsb_labels.tif", "dsb_check.html",
                              "img20_labels_objects.csv", "img20_labels_prob.tif"],
     "tutorials/labelfree.md": ["models/labelfree/report.html"],
     "tutorials/detect.md": ["models/detect/report.html", "models/classify/report.html"],
