@@ -43,7 +43,7 @@ def models(
         card = _api().pretrained_card(name)
         typer.echo(yaml.safe_dump(card, sort_keys=False, width=78, allow_unicode=True), nl=False)
         return
-    table = Table("name", "task", "MB", "test AP@0.5 / 0.75", title="shipped models")
+    table = Table("name", "task", "MB", "test mean AP@0.5 / 0.75", title="shipped models")
     for row in _api().pretrained():
         test = row["test"]
         scores = " / ".join(f"{test[k]:.2f}" for k in ("img AP@0.5", "img AP@0.75")
