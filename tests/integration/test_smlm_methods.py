@@ -164,3 +164,42 @@ def test_prediction_warns_on_frame_independent_movies(loc_bundle: Path) -> None:
     shuffled = sim.movie[np.random.default_rng(0).permutation(60)]
     with pytest.warns(UserWarning, match="context: 0"):
         api.predict(loc_bundle, shuffled, axes="TYX")
+
+
+def test_training_on_simulation_tunes_the_threshold(loc_bundle: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from microsight.engine.bundle import load_model
+    from microsight.families.smlm import tuning
+
+    bundle = shutil.copytree(loc_bundle, tmp_path / "m")
+    model = load_model(bundle)
+    seen = {}
+
+    def chosen(model, movie, truth, **kwargs):
+        seen["frames"] = len(movie)
+        return tuning.DetectionTuning({"threshold": 0.15, "single_threshold": 0.25}, 0.7,
+                                      {"threshold": 0.5, "single_threshold": 0.6}, 0.3,
+                                      n_frames=len(movie), n_emitters=len(truth),
+                                      objective="jaccard", metrics={}, metrics_before={})
+
+    monkeypatch.setattr(tuning, "tune_detection", chosen)
+    tuned = type(model.module).after_training(model, None, bundle)
+    assert seen["frames"] == model.config.method.val_frames  # the validation movie again
+    stored = load_model(bundle)
+    assert tuned.config.method.threshold == stored.config.method.threshold == 0.15
+    assert "simulated validation movie" in stored.qc["postprocessing"]["movie"]
+
+    off = load_model(bundle)
+    off.config.method.tune_threshold = False
+    seen.clear()
+    type(off.module).after_training(off, None, bundle)
+    assert not seen  # nothing tuned
+
+
+def test_tiny_model_keeps_its_threshold_with_a_warning(tmp_path: Path) -> None:
+    with pytest.warns(UserWarning, match="detection threshold left at 0.5 after training"):
+        model = api.train("localize", None, out=tmp_path / "m", progress=False,
+                          config=_config("localize"))
+    assert model.config.method.threshold == 0.5 and "postprocessing" not in model.qc

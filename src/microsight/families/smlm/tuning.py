@@ -224,3 +224,30 @@ def tune_localizer(model: Model, folder: str | Path, input: str | Path,
     tuning.movie = name
     save_tuning(folder, model, tuning)
     return tuning
+
+
+def tune_after_training(model: Model, folder: str | Path, *, progress: bool = False) -> Model:
+    """Choose the detection threshold of a model just trained on simulated movies.
+
+    The validation movie of the training run is simulated again (same seed) and the
+    ``jaccard`` objective picks the threshold; a model trained on a user's movie, or
+    with ``tune_threshold: false``, is returned unchanged. When no threshold keeps the
+    RMSE within the limit, the threshold is kept, with a warning.
+    """
+    import warnings
+
+    from microsight.families.smlm.module import simulate_mixture
+
+    m = model.config.method
+    if not getattr(m, "tune_threshold", False) or (
+            (model.qc.get("data") or {}).get("source") != "simulation"):
+        return model
+    movie, truth = simulate_mixture(m, m.val_frames, 2_000_003 + model.config.training.seed)
+    try:
+        tuning = tune_detection(model, movie, truth, progress=progress)
+    except MicrosightError as exc:
+        warnings.warn(f"detection threshold left at {m.threshold:g} after training: {exc} "
+                      "(choose it with: microsight tune MODEL --input simulate)", stacklevel=2)
+        return model
+    tuning.movie = f"the simulated validation movie ({len(movie)} frames)"
+    return save_tuning(folder, model, tuning)

@@ -30,6 +30,11 @@ class LocalizeConfig(SMLMConfig):
     single_threshold: float = Field(
         0.6, gt=0, lt=1, description="Detection: a pixel with at least this probability is "
                                      "an emitter even next to a stronger one.")
+    tune_threshold: bool = Field(
+        True, description="After training on simulated movies, choose threshold and "
+                          "single_threshold on the validation movie (the highest Jaccard "
+                          "whose lateral RMSE stays within half a pixel), as `microsight "
+                          "tune` does.")
     refine: bool = Field(
         True, description="Polish 2D localizations by Poisson maximum-likelihood fits of "
                           "the PSF, which reach the Cramer-Rao bound: isolated detections "

@@ -281,6 +281,14 @@ class LocalizeModule(MicrosightModule):
 
         return make_training_set(m, config.training.seed, input_path, target_path, axes, build)
 
+    @classmethod
+    def after_training(cls, model: Model, data: TrainingSet, out: Path, *,
+                       progress: bool = False) -> Model:
+        """Choose the detection threshold on the simulated validation movie."""
+        from microsight.families.smlm.tuning import tune_after_training
+
+        return tune_after_training(model, out, progress=progress)
+
     # --- prediction ----------------------------------------------------------------
     @classmethod
     def localize_movie(cls, model: Model, frames_adu: np.ndarray, *, first_frame: int = 0,
