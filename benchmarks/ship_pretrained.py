@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from safetensors.torch import load_file, save_file
 from skimage import io as skio
 
-from microsight.api import predict, tune
+from microsight.api import load_model, predict, tune
+from microsight.engine.bundle import Model
 from microsight.metrics.segmentation import matching, pool_matching
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -81,10 +81,11 @@ def grey(image: np.ndarray) -> np.ndarray:
     return image.mean(axis=-1) if image.ndim == 3 else image
 
 
-def score(model: Path, folder: Path) -> tuple[dict[str, float], int]:
+def score(model: Path | Model, folder: Path) -> tuple[dict[str, float], int]:
     """Mean-over-images and pooled AP of ``model`` on ``folder``/{images,labels}."""
     per_image, seconds = [], 0.0
     names = sorted((folder / "images").iterdir())
+    model = load_model(model)  # once, as folder prediction does: s/image is prediction alone
     for path in names:
         image = grey(skio.imread(path))
         truth = skio.imread(folder / "labels" / path.name)
@@ -119,7 +120,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="DSB2018 appearance kinds never used in training or choice, scored "
                          "as out-of-distribution data (e.g. grayscale_brightbg color)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
     dest = SHIPPED / args.name
     staging = SHIPPED / f".{args.name}.partial"
