@@ -125,6 +125,11 @@ def simulate_mixture(m: SMLMConfig, frames: int, seed: int) -> tuple[np.ndarray,
     return np.concatenate(movies), np.concatenate(tables)
 
 
+def validation_movie(m: SMLMConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The simulated validation movie (ADU) and truth of a run trained with ``seed``."""
+    return simulate_mixture(m, m.val_frames, 2_000_003 + seed)
+
+
 def training_movies(m: SMLMConfig, seed: int, input_path: str | Path | None,
                     target_path: str | Path | None, axes: str | None
                     ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray],
@@ -138,7 +143,7 @@ def training_movies(m: SMLMConfig, seed: int, input_path: str | Path | None,
     """
     if is_simulated(input_path):
         train = simulate_mixture(m, m.train_frames, 1_000_003 + seed)
-        val = simulate_mixture(m, m.val_frames, 2_000_003 + seed)
+        val = validation_movie(m, seed)
         summary = {"source": "simulation", "items": m.train_frames, "axes": "TYX",
                    "frames": m.train_frames,
                    "val_frames": m.val_frames, "emitters": int(len(train[1])),

@@ -236,13 +236,13 @@ def tune_after_training(model: Model, folder: str | Path, *, progress: bool = Fa
     """
     import warnings
 
-    from microsight.families.smlm.module import simulate_mixture
+    from microsight.families.smlm.module import validation_movie
 
     m = model.config.method
     if not getattr(m, "tune_threshold", False) or (
             (model.qc.get("data") or {}).get("source") != "simulation"):
         return model
-    movie, truth = simulate_mixture(m, m.val_frames, 2_000_003 + model.config.training.seed)
+    movie, truth = validation_movie(m, model.config.training.seed)
     try:
         tuning = tune_detection(model, movie, truth, progress=progress)
     except MicrosightError as exc:
