@@ -100,6 +100,9 @@ def info(model: ModelLike) -> dict[str, Any]:
     """
     model = _as_model(model)
     qc = dict(model.qc)
+    if "val_psnr" not in getattr(model.module, "val_metrics", ("val_psnr",)):
+        # Older bundles of other tasks stored a PSNR that says nothing about them.
+        qc.pop("best_val_psnr", None)
     data = qc.pop("data", {})
     data.pop("item_names", None)
     return {"model": model.info, "config": model.config.model_dump(mode="json"),
