@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True,
                     help="benchmark output folder (model_distmap/, data/{train,val,test}/)")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="the trained bundle (default: RUN/model_METHOD)")
     ap.add_argument("--method", default="distmap")
     ap.add_argument("--name", required=True)
     ap.add_argument("--aliases", nargs="*", default=[])
@@ -119,19 +121,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--other-kinds", nargs="*", default=[],
                     help="DSB2018 appearance kinds never used in training or choice, scored "
                          "as out-of-distribution data (e.g. grayscale_brightbg color)")
+    ap.add_argument("--test-part", nargs="*", default=[], metavar="LABEL=FOLDER",
+                    help="test images of one kind ({images,labels}/), scored apart too")
+    ap.add_argument("--results", default="segmentation-dsb",
+                    help="results file (results/NAME.json) that gets the model's row")
     args = ap.parse_args(argv)
 
     dest = SHIPPED / args.name
     staging = SHIPPED / f".{args.name}.partial"
     if staging.exists():
         shutil.rmtree(staging)
-    copy_fp16(args.run / f"model_{args.method}", staging)
+    copy_fp16(args.model or args.run / f"model_{args.method}", staging)
     tuned = tune(staging, args.run / "data" / "val" / "images",
                  args.run / "data" / "val" / "labels", axes="YX", progress=False)
     print(f"thresholds chosen on validation: {tuned['params']} ({tuned['score']:.3f})")
     val, n_val = score(staging, args.run / "data" / "val")
     test, n_test = score(staging, args.run / "data" / "test")
     print(f"validation ({n_val} images): {val}\ntest ({n_test} images): {test}")
+    by_kind = {}
+    for part in args.test_part:
+        label, _, folder = part.partition("=")
+        by_kind[label], n = score(staging, Path(folder))
+        by_kind[label]["images"] = n
+        print(f"test, {label} ({n} images): {by_kind[label]}")
     other = {}
     for kind in args.other_kinds:
         other[kind], n = score(staging, kind_folder(kind, args.run / "data" / "other"))
@@ -143,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             "thresholds": tuned["params"],
             "metrics": {"validation": val, "test": test,
                         "images": {"validation": n_val, "test": n_test},
+                        **({"test_by_kind": by_kind} if by_kind else {}),
                         "other_kinds_never_seen": other,
                         "measured_by": command_line(__file__, sys.argv[1:]),
                         "machine": "2-core CPU"}}
@@ -151,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if dest.exists():
         shutil.rmtree(dest)
     staging.rename(dest)
-    write_result("segmentation-dsb", [{
+    write_result(args.results, [{
         "model": f"{args.name} (shipped; {args.method})", "kind": "microsight",
         "command": f"{args.train_command} && {command_line(__file__, sys.argv[1:])}",
         "recipe": args.recipe,

@@ -43,12 +43,15 @@ def models(
         card = _api().pretrained_card(name)
         typer.echo(yaml.safe_dump(card, sort_keys=False, width=78, allow_unicode=True), nl=False)
         return
-    table = Table("name", "task", "MB", "test mean AP@0.5 / 0.75", title="shipped models")
+    table = Table("name", "task", "MB", "test mean AP@0.5 / 0.75", "CPU s/image",
+                  title="shipped models")
     for row in _api().pretrained():
         test = row["test"]
         scores = " / ".join(f"{test[k]:.2f}" for k in ("img AP@0.5", "img AP@0.75")
                             if isinstance(test.get(k), float))
-        table.add_row(row["name"], row["task"], f"{row['size_mb']:.1f}", scores or "—")
+        seconds = test.get("s/image")
+        table.add_row(row["name"], row["task"], f"{row['size_mb']:.1f}", scores or "—",
+                      f"{seconds:.2f}" if isinstance(seconds, float) else "—")
     console.print(table)
     console.print("use one by name: microsight predict nuclei-fluo img.tif --out labels.tif; "
                   "its card: microsight models NAME")
