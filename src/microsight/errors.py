@@ -19,3 +19,7 @@ class Cancelled(MicrosightError):
 
 class OutOfDistributionWarning(UserWarning):
     """An image given to a model lies outside the model's training distribution."""
+
+
+class ColourWarning(UserWarning):
+    """A colour image was made grey for a model that takes one channel."""

@@ -34,12 +34,13 @@ from microsight.api.prediction import predict, predict_folder, predict_large
 from microsight.api.simulation import simulate_smlm
 from microsight.api.training import fine_tune_base, train, tune
 from microsight.config import available_methods, get_method
-from microsight.errors import Cancelled, OutOfDistributionWarning
+from microsight.errors import Cancelled, ColourWarning, OutOfDistributionWarning
 from microsight.io import read_image
 from microsight.io.vendor import SceneWarning
 
 __all__ = [
     "Cancelled",
+    "ColourWarning",
     "ModelLike",
     "OutOfDistributionWarning",
     "SceneWarning",

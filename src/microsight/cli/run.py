@@ -171,13 +171,15 @@ def predict(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", _api().OutOfDistributionWarning)
         warnings.simplefilter("always", _api().SceneWarning)
+        warnings.simplefilter("always", _api().ColourWarning)
         written = _api().predict(models if len(models) > 1 else models[0], image, out=out,
                               axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
                               progress=progress, uncertainty=uncertainty, tta=tta,
                               check=check, scene=scene, rois=rois, overwrite=overwrite,
                               callback=note_file)
     for w in caught:
-        if issubclass(w.category, (_api().OutOfDistributionWarning, _api().SceneWarning)):
+        if issubclass(w.category, (_api().OutOfDistributionWarning, _api().SceneWarning,
+                                   _api().ColourWarning)):
             # Plain print: one unwrapped line, whatever the terminal width.
             print(f"microsight: warning: {w.message}", file=sys.stderr)
         else:

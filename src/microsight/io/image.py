@@ -176,3 +176,31 @@ class Image:
         if isinstance(self.data, np.ndarray):
             return self.data
         return np.asarray(self.data[(slice(None),) * self.ndim])
+
+
+def colour_to_grey(image: Image) -> Image | None:
+    """The grey version of an 8-bit colour (RGB or RGBA) image, or None for other images.
+
+    Grey is the mean of R, G and B (alpha dropped), the conversion microsight's
+    one-channel models for colour stains (H&E) were trained with. Only 8-bit images
+    with 3 or 4 channels count as colour: three 16-bit fluorescence channels are
+    not a colour photograph and are left alone.
+
+    Parameters
+    ----------
+    image : Image
+        The image as read.
+
+    Returns
+    -------
+    Image or None
+        The grey image (axes without ``C``), or None when ``image`` is not colour.
+    """
+    if "C" not in image.axes or np.dtype(image.data.dtype) != np.uint8:
+        return None
+    c = image.axes.index("C")
+    if image.data.shape[c] not in (3, 4):
+        return None
+    rgb = np.take(np.asarray(image.data), [0, 1, 2], axis=c).astype(np.float32)
+    return Image(rgb.mean(axis=c), image.axes.replace("C", ""), dict(image.pixel_sizes),
+                 image.path)

@@ -56,7 +56,7 @@ from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
 from microsight.engine.progress import progress_bar
 from microsight.engine.training import normalize_inputs
-from microsight.errors import MicrosightError
+from microsight.errors import ColourWarning, MicrosightError
 from microsight.families.segmentation.config import INSTANCE_METRICS
 from microsight.families.segmentation.report import (
     flat_scores,
@@ -96,6 +96,26 @@ class SegmentationModule(MicrosightModule):
         # The bundle stores the label targets' single channel; the network's own
         # output channels follow from the method's configuration.
         super().__init__(config, in_channels, self.network_channels(config))
+
+    @classmethod
+    def input_image(cls, model: Model, image: Image) -> Image:
+        """A colour (8-bit RGB) image is made grey for a model that takes one channel.
+
+        Nucleus models for stained tissue (H&E) are trained on grey versions of colour
+        images; converting here spares users a step, and says so.
+        """
+        import warnings
+
+        from microsight.io.image import colour_to_grey
+
+        grey = colour_to_grey(image) if model.module.in_channels == 1 else None
+        if grey is None:
+            return image
+        name = image.path.name if image.path else "the image"
+        warnings.warn(f"{name} is a colour image and the model takes one channel: it was "
+                      "made grey (the mean of R, G and B) before predicting",
+                      ColourWarning, stacklevel=2)
+        return grey
 
     # --- what a method provides ---------------------------------------------------
     @classmethod
