@@ -87,6 +87,21 @@ def test_segmentation_package_keeps_microsight_post_processing(tmp_path):
     _same_predictions(tmp_path / "seg", package, images / "n0.tif", tmp_path)
 
 
+def test_inverted_per_image_model_packages_exactly(tmp_path):
+    from tests.integration.test_segmentation_methods import tiny, write_set
+
+    images, labels = write_set(tmp_path / "data")
+    config = tiny("distmap")
+    config.setdefault("data", {})["normalization"] = {"mode": "per_image", "invert": True}
+    api.train("distmap", images, labels, out=tmp_path / "inv", config=config, progress=False)
+    package = api.export(tmp_path / "inv", tmp_path / "inv.zip", format="bioimageio")
+    _passes(package)
+    descr = spec.load_description(str(package), perform_io_checks=False)
+    steps = [p.id for p in descr.inputs[0].preprocessing if p.id != "ensure_dtype"]
+    assert steps == ["scale_range", "scale_linear"]  # the range, then 1 - x
+    _same_predictions(tmp_path / "inv", package, images / "n0.tif", tmp_path)
+
+
 def test_every_exportable_method_is_packaged():
     from microsight.config import available_methods
     from microsight.engine.bioimageio import bioimageio_problem

@@ -43,6 +43,14 @@ class NormalizationConfig(StrictModel):
             "percentiles (robust to brightness changes between acquisitions)."
         ),
     )
+    invert: bool = Field(
+        False,
+        description=(
+            "Inputs only: map the high percentile to 0 and the low one to 1, so that dark "
+            "objects on a bright background (brightfield, H&E) look like fluorescence; "
+            "a fluorescence model fine-tuned on such images then starts from what it knows."
+        ),
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> NormalizationConfig:

@@ -142,11 +142,18 @@ def _processing(model: Model, v05: Any, spatial: list[str]) -> tuple[list, list,
             v05, [float(v) for v in 1 / scale], [float(v) for v in -low / scale]))]
         note = "Input normalization: exactly microsight's (stored dataset percentiles)."
     else:
+        low, high = sorted((norm["p_low"], norm["p_high"]))
         pre = [v05.ScaleRangeDescr(kwargs=v05.ScaleRangeKwargs(
-            axes=[v05.AxisId(a) for a in spatial], min_percentile=norm["p_low"],
-            max_percentile=norm["p_high"]))]
+            axes=[v05.AxisId(a) for a in spatial], min_percentile=low,
+            max_percentile=high))]
         note = ("Input normalization: per-image percentiles; the zoo computes them on the "
                 "whole image, microsight on a subsample (nearly equal).")
+        if norm["p_low"] > norm["p_high"]:
+            # An inverted model (dark objects on a bright background): 1 - x after the
+            # range is the same map as microsight's swapped percentiles.
+            pre.append(v05.ScaleLinearDescr(kwargs=_channel_kwargs(
+                v05, [-1.0] * model.module.in_channels, [1.0] * model.module.in_channels)))
+            note += " The normalized input is inverted (1 - x)."
     post = []
     if _maps_output(model):
         if norm["mode"] == "dataset":

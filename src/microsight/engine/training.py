@@ -46,17 +46,20 @@ from microsight.qc.overfitting import overfitting_verdict, validation_noise
 def normalize_set(data: TrainingSet, config: Configuration) -> dict[str, Any]:
     """Normalize a training set in place; return the parameters saved in the bundle."""
     norm = config.data.normalization
+    # Inverted inputs: the percentiles swap places, so the stored parameters invert
+    # every image the model is later given, with no other code knowing about it.
+    x_low, x_high = (norm.p_high, norm.p_low) if norm.invert else (norm.p_low, norm.p_high)
     if norm.mode == "per_image":
-        def each(items):
+        def each(items, low=norm.p_low, high=norm.p_high):
             if items is None:
                 return None
-            return [fit_normalizer([x], p_low=norm.p_low, p_high=norm.p_high).apply(x)
-                    for x in items]
+            return [fit_normalizer([x], p_low=low, p_high=high).apply(x) for x in items]
 
-        data.train_inputs, data.val_inputs = each(data.train_inputs), each(data.val_inputs)
+        data.train_inputs = each(data.train_inputs, x_low, x_high)
+        data.val_inputs = each(data.val_inputs, x_low, x_high)
         data.train_targets, data.val_targets = each(data.train_targets), each(data.val_targets)
-        return {"mode": "per_image", "p_low": norm.p_low, "p_high": norm.p_high}
-    x_norm = fit_normalizer(data.train_inputs, p_low=norm.p_low, p_high=norm.p_high)
+        return {"mode": "per_image", "p_low": x_low, "p_high": x_high}
+    x_norm = fit_normalizer(data.train_inputs, p_low=x_low, p_high=x_high)
     y_norm = x_norm if data.train_targets is None else fit_normalizer(
         data.train_targets, p_low=norm.p_low, p_high=norm.p_high)
     data.train_inputs = [x_norm.apply(x) for x in data.train_inputs]
