@@ -89,8 +89,8 @@ def test_results_page_check_detects_a_stale_page(tmp_path, monkeypatch):
 
 def test_results_page_is_short_and_states_the_rules():
     text = (REPO / "RESULTS.md").read_text()
-    # About 300 lines: one short table per task (17 tasks now, about 19 lines each).
-    assert len(text.splitlines()) <= 340
+    # One short table per task (18 tasks now, about 20 lines each).
+    assert len(text.splitlines()) <= 380
     assert "never on test" in text
     assert text.count("\n## ") == len(RESULT_FILES)
 

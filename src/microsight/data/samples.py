@@ -38,6 +38,25 @@ def sample_nuclei_annotated() -> tuple[np.ndarray, np.ndarray]:
     return image, labels
 
 
+def sample_nuclei_he_annotated() -> tuple[np.ndarray, np.ndarray]:
+    """A 256 x 320 colour (H&E-like) image of nuclei with its 70 annotated nuclei.
+
+    DSB2018 (CC0), a test image of the bright-background benchmark split; see
+    sample_files/PROVENANCE.md.
+
+    Returns
+    -------
+    image, labels : numpy.ndarray
+        uint8 RGB image (axes ``YXC``) and uint16 instance label image (``YX``).
+    """
+    folder = files("microsight.data").joinpath("sample_files")
+    with folder.joinpath("nuclei_he_annotated.tif").open("rb") as fh:
+        image = tifffile.imread(fh)
+    with folder.joinpath("nuclei_he_annotated_labels.tif").open("rb") as fh:
+        labels = tifffile.imread(fh)
+    return image, labels
+
+
 def poisson_gaussian(
     clean: np.ndarray, *, peak_photons: float = 10.0, read_noise: float = 2.0, seed: int = 0
 ) -> np.ndarray:
