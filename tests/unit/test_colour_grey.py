@@ -36,3 +36,42 @@ def test_predict_makes_a_colour_image_grey_and_says_so():
         labels = predict(model, rgb, axes="YXC", check=False)
     expected = predict(model, rgb.astype(np.float32).mean(-1), axes="YX", check=False)
     np.testing.assert_array_equal(labels, expected)
+
+
+def _colour_pairs(folder: Path) -> tuple[Path, Path]:
+    """Two RGB images (dark blobs on a bright background) and their label images."""
+    import tifffile
+
+    images, labels = folder / "images", folder / "labels"
+    images.mkdir(parents=True), labels.mkdir()
+    yy, xx = np.mgrid[:64, :64]
+    for i in range(2):
+        mask = np.zeros((64, 64), np.uint16)
+        for k, (cy, cx) in enumerate(((16 + i, 16), (44, 40 - i), (20, 48)), start=1):
+            mask[(yy - cy) ** 2 + (xx - cx) ** 2 < 36] = k
+        rgb = np.stack([np.where(mask > 0, v, 230) for v in (90, 40, 150)], -1)
+        tifffile.imwrite(images / f"im{i}.tif", rgb.astype(np.uint8), photometric="rgb")
+        tifffile.imwrite(labels / f"im{i}.tif", mask)
+    return images, labels
+
+
+def test_evaluate_makes_colour_images_grey(tmp_path):
+    from microsight.api import evaluate
+
+    images, labels = _colour_pairs(tmp_path)
+    with pytest.warns(ColourWarning, match="2 of 2 input image"):
+        result = evaluate(DISTMAP, images, labels)
+    assert {row["source"] for row in result.summary} >= {"network"}
+
+
+def test_fine_tuning_a_grey_model_on_colour_images(tmp_path):
+    from microsight.api import train
+    from microsight.api.training import fine_tune_base
+
+    images, labels = _colour_pairs(tmp_path)
+    config = fine_tune_base(DISTMAP)
+    config["data"]["patch_size"] = [32, 32]
+    with pytest.warns(ColourWarning, match="made grey"):
+        model = train("distmap", images, labels, out=tmp_path / "tuned", init_from=DISTMAP,
+                    steps=2, epochs=1, config=config, progress=False)
+    assert model.module.in_channels == 1

@@ -36,3 +36,15 @@ def test_inverted_inputs_are_one_minus_the_plain_ones(mode):
 
 def test_invert_is_off_by_default():
     assert build_config("distmap").data.normalization.invert is False
+
+
+def test_the_classical_baseline_finds_dark_objects_of_an_inverted_model():
+    from microsight.methods.distmap.module import DistMapModule
+
+    yy, xx = np.mgrid[:48, :48]
+    truth = ((yy - 14) ** 2 + (xx - 14) ** 2 < 40) + 2 * ((yy - 32) ** 2 + (xx - 34) ** 2 < 40)
+    dark = np.where(truth > 0, 40.0, 200.0).astype(np.float32)[None]
+    config = build_config("distmap", {"data": {"normalization": {"invert": True}}})
+    (name, baseline), = DistMapModule.baselines(config).items()
+    assert name.endswith("inverted)")
+    assert len(np.unique(baseline(dark))) == 3  # background and the two dark discs

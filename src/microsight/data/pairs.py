@@ -7,17 +7,30 @@ NaN/Inf, images smaller than a patch, empty folders.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from microsight.data.layout import item_indices, read_item
 from microsight.data.split import TrainingSet, split_items
-from microsight.errors import MicrosightError
+from microsight.errors import ColourWarning, MicrosightError
 from microsight.io import Image, read_images
+from microsight.io.image import colour_to_grey
 
 # TrainingSet and split_items live in data.split; importable from here as before.
 __all__ = ["TrainingSet", "check_complex", "load_items", "split_items"]
+
+
+def _grey(images: list[Image]) -> list[Image]:
+    """Colour images made grey (as prediction does for one-channel models), said once."""
+    out = [colour_to_grey(im) or im for im in images]
+    made = sum(a is not b for a, b in zip(images, out, strict=True))
+    if made:
+        warnings.warn(f"{made} of {len(images)} input image(s) are colour and the model takes "
+                      "one channel: they were made grey (the mean of R, G and B)",
+                      ColourWarning, stacklevel=3)
+    return out
 
 
 def check_complex(image: Image) -> None:
@@ -81,6 +94,7 @@ def load_items(
     ndim: int,
     axes: str | None = None,
     target_scale: int = 1,
+    grey_colour: bool = False,
 ) -> tuple[list[np.ndarray], list[np.ndarray] | None, dict]:
     """Read training inputs (and targets) as channels-first float32 items.
 
@@ -95,6 +109,9 @@ def load_items(
     target_scale : int
         Targets are this many times larger than inputs along Y and X
         (super-resolution); 1 otherwise.
+    grey_colour : bool
+        Make 8-bit colour (RGB) inputs grey, the mean of R, G and B, with one
+        :class:`~microsight.errors.ColourWarning`: for a model that takes one channel.
 
     Returns
     -------
@@ -107,6 +124,8 @@ def load_items(
     in_images = read_images(input_path, axes=axes)
     for im in in_images:
         check_complex(im)
+    if grey_colour:
+        in_images = _grey(in_images)
     summary: dict = {
         "input": str(input_path),
         "files": len(in_images),

@@ -50,7 +50,7 @@ from microsight.data.stitching import (
     Objects,
     Segmentation,
 )
-from microsight.engine.bundle import Model
+from microsight.engine.bundle import Model, load_model
 from microsight.engine.evaluate import Evaluation, score_sources, summarize
 from microsight.engine.module import MicrosightModule
 from microsight.engine.predict import TiledPredictor, TileSettings, input_normalizer
@@ -217,9 +217,12 @@ class SegmentationModule(MicrosightModule):
         rng = np.random.default_rng(config.training.seed)
         relabeled: dict[bytes, np.ndarray] = {}
 
+        grey = cls.base_takes_one_channel(config)
+
         def load(images: str | Path, labels: str | Path):
             inputs, targets, summary = load_items(images, labels, ndim=ndim,
-                                                  axes=axes or config.data.axes)
+                                                  axes=axes or config.data.axes,
+                                                  grey_colour=grey)
             if targets[0].shape[0] != 1:
                 raise MicrosightError(
                     "label images must have a single channel (one id per pixel)")
@@ -242,6 +245,13 @@ class SegmentationModule(MicrosightModule):
         data = load_and_split(config, load, input_path, target_path)
         cls.fit_to_labels(config, data.train_targets)
         return data, normalize_inputs(data, config, cls.network_channels(config))
+
+    @staticmethod
+    def base_takes_one_channel(config: Configuration) -> bool:
+        """Whether fine-tuning starts from a one-channel model (colour inputs go grey)."""
+        if not config.training.init_from:
+            return False  # from scratch, colour images make a colour model
+        return load_model(config.training.init_from).module.in_channels == 1
 
     @classmethod
     def fit_to_labels(cls, config: Configuration, labels: list[np.ndarray]) -> None:
@@ -381,10 +391,12 @@ class SegmentationModule(MicrosightModule):
     def baselines(cls, config: Configuration) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
         """The classical instance segmentation every report compares with."""
         m = config.method
+        # Otsu keeps the bright side: dark objects (inverted inputs) are negated first.
+        sign = -1 if config.data.normalization.invert else 1
         label = (f"Otsu + distance watershed (sigma {m.baseline_sigma:g}, seeds "
-                 f">= {m.baseline_min_distance} px apart)")
+                 f">= {m.baseline_min_distance} px apart{', inverted' if sign < 0 else ''})")
         return {label: lambda x: classical_instances(
-            x, sigma=m.baseline_sigma, min_distance=m.baseline_min_distance,
+            sign * x, sigma=m.baseline_sigma, min_distance=m.baseline_min_distance,
             min_size=m.min_size)}
 
     @classmethod
@@ -403,7 +415,8 @@ class SegmentationModule(MicrosightModule):
         Rows are per image and source; the summary holds means over images (with
         bootstrap intervals) and the data-set scores (counts pooled over images).
         """
-        inputs, targets, summary = load_items(input, target, ndim=model.ndim, axes=axes)
+        inputs, targets, summary = load_items(input, target, ndim=model.ndim, axes=axes,
+                                              grey_colour=model.module.in_channels == 1)
         sources = {"network": lambda x: cls.instance_labels(model, x, settings),
                    **{k: (lambda x, f=f: (f(x), None))
                       for k, f in cls.baselines(model.config).items()}}
