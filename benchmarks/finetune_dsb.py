@@ -194,7 +194,8 @@ def run_one(name: str, folders: dict[str, Path], out: Path, args: argparse.Names
     config = fine_tune_base(args.base)  # same network and normalization for both starts
     config["data"]["normalization"]["invert"] = args.invert
     config["training"] = {"learning_rate": args.lr_finetune if name.startswith("finetune")
-                          else args.lr_scratch, "early_stopping_patience": 100}
+                          else args.lr_scratch, "early_stopping_patience": 100,
+                          "seed": args.seed}
     val = folders[f"val-{args.study_kind}"] if few else folders["val"]
     train_dir = folders["train-N"] if few else folders["train"]
     t0 = time.perf_counter()
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--invert", action="store_true",
                     help="invert the inputs (data.normalization.invert): dark nuclei on a "
                          "bright background then look like fluorescence")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="training seed (weights, patches); the data split stays the same")
     ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=RUNS)
     ap.add_argument("--retrain", action="store_true", help="train runs already done again")
     ap.add_argument("--record", action="store_true",
@@ -240,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                  "scratch-all": "from scratch on all training images",
                  "finetune-all": f"{args.base} fine-tuned on all training images"}[name]
         label += ", inputs inverted" if args.invert else ""
+        label += f", seed {args.seed}" if args.seed and name != "pretrained" else ""
         rows.append({"model": label, "kind": "microsight", "command": command,
                      "recipe": None, "val": result["val"], "test": result["test"],
                      "train_s": None if seconds is None else round(seconds)})
