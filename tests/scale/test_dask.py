@@ -155,3 +155,24 @@ def test_cli_workers_one_equals_one_process(tiny_model, tmp_path: Path) -> None:
     for i in range(4):
         np.testing.assert_allclose(tifffile.imread(tmp_path / "one" / f"f{i}.tif"),
                                    tifffile.imread(tmp_path / "here" / f"f{i}.tif"), rtol=1e-6)
+
+
+def test_large_colour_image_is_made_grey_block_by_block(cluster, tmp_path: Path) -> None:
+    model = api.load_model(Path(__file__).parents[1] / "data" / "bundles_cf7f17a" / "distmap")
+    grey, _ = nuclei((96, 80), 3, n=12)
+    scaled = (grey - grey.min()) / np.ptp(grey) * 200 + 20
+    rgb = np.stack([scaled * f for f in (1.0, 0.8, 0.6)], -1).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    kw = {"tile": 48, "overlap": 12}
+    with pytest.warns(api.ColourWarning):
+        one = api.predict(model, tmp_path / "rgb.tif", out=tmp_path / "one.ome.zarr",
+                          check=False, **kw)
+    with pytest.warns(api.ColourWarning, match="block by block"):
+        many = api.predict_large(model.path, tmp_path / "rgb.tif", tmp_path / "many.ome.zarr",
+                                 scheduler=cluster, rows=32, check=False, **kw)
+    np.testing.assert_array_equal(np.asarray(read_image(many).data),
+                                  np.asarray(read_image(one).data))
+    prob = [np.asarray(read_image(tmp_path / f"{n}_prob.ome.zarr").data)
+            for n in ("one", "many")]
+    assert prob[0].std() > 1e-3  # the (tiny) network saw the image, not a constant
+    np.testing.assert_allclose(prob[1], prob[0], atol=1e-5)

@@ -204,13 +204,17 @@ def _predict_scaled(models: list[Path], image: Path, out: Path, *, workers: int 
         raise MicrosightError("folders and --workers/--scheduler take one model, without "
                               "--uncertainty or --tta")
     if not (image.is_dir() and not image.name.lower().endswith(".zarr")):
+        lines = (_api().OutOfDistributionWarning, _api().ColourWarning)
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", _api().OutOfDistributionWarning)
+            for kind in lines:
+                warnings.simplefilter("always", kind)
             written = _api().predict_large(models[0], image, out, workers=workers,
                                            scheduler=scheduler, **options)
         for w in caught:
-            if issubclass(w.category, _api().OutOfDistributionWarning):
+            if issubclass(w.category, lines):
                 print(f"microsight: warning: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         console.print(f"wrote {written}")
         return
     result = _api().predict_folder(models[0], image, out, workers=workers,

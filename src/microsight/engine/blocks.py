@@ -15,6 +15,7 @@ process uses, and sent to the workers.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
@@ -44,9 +45,9 @@ from microsight.engine.predict import (
     input_normalizer,
     output_normalizer,
 )
-from microsight.errors import MicrosightError
+from microsight.errors import ColourWarning, MicrosightError
 from microsight.io import Image, ImageWriter, open_image_writer, read_image
-from microsight.io.image import image_format
+from microsight.io.image import image_format, is_colour
 
 #: Rows (2D) or planes (3D) per block by default: the default zarr chunk edge.
 DEFAULT_ROWS = {2: 1024, 3: 64}
@@ -60,6 +61,11 @@ class Source:
     axes: str
     ndim: int
     index: dict[str, int]
+    grey: bool = False  # an 8-bit colour image fed to a one-channel model
+
+    def convert(self, block: np.ndarray) -> np.ndarray:
+        """A channels-first block as the model takes it: colour made grey (mean of R, G, B)."""
+        return block[:3].mean(axis=0, keepdims=True) if self.grey else block
 
     def open(self) -> Image:
         """The image, opened lazily."""
@@ -161,7 +167,7 @@ def predict_block(bundle: str, source: Source, x_norm: Normalizer, settings: Til
                                     Path(source.path).name)
 
     def read(region):
-        return x_norm.apply(read_raw(region))
+        return x_norm.apply(source.convert(read_raw(region)))
 
     dense = predict_rows(predictor, spatial, read, rows)
     region = (slice(*rows),) + tuple(slice(0, n) for n in spatial[1:])
@@ -187,17 +193,23 @@ def prepare(model: Model, image_path: str | Path, axes: str | None, rows: int | 
     if type(model.module).predict_item is not None:
         raise MicrosightError(f"method {model.method} predicts whole items; predict it in "
                               "one process (leave out --workers/--scheduler)")
-    check_channels(image.axes, image.shape, model.module.in_channels, name)
+    grey = model.module.in_channels == 1 and is_colour(image)
+    if grey:
+        warnings.warn(f"{name} is a colour image and the model takes one channel: it is "
+                      "made grey (the mean of R, G and B) block by block", ColourWarning,
+                      stacklevel=3)
+    else:
+        check_channels(image.axes, image.shape, model.module.in_channels, name)
     indices = item_indices(image.axes, image.shape, ndim, name)
     if len(indices) != 1:
         raise MicrosightError(f"{name} holds {len(indices)} items (time points or planes); "
                               "prediction over workers takes one large item: split it into "
                               "files and predict the folder")
-    source = Source(str(image_path), image.axes, ndim, indices[0])
+    source = Source(str(image_path), image.axes, ndim, indices[0], grey)
     spatial = source.spatial()
     # The subsample a single process fits a per-image normalizer on.
-    x_norm = input_normalizer(model.normalization, item_sampler(
-        image.data, image.axes, ndim, source.index, spatial))
+    sample = item_sampler(image.data, image.axes, ndim, source.index, spatial)
+    x_norm = input_normalizer(model.normalization, lambda: source.convert(sample()))
     n_rows = int(rows or DEFAULT_ROWS[ndim])
     return source, image, n_rows, x_norm
 

@@ -178,6 +178,22 @@ class Image:
         return np.asarray(self.data[(slice(None),) * self.ndim])
 
 
+def is_colour(image: Image) -> bool:
+    """Whether ``image`` is an 8-bit colour (RGB or RGBA) image; reads no pixels.
+
+    Parameters
+    ----------
+    image : Image
+        The image as read (its data may be lazy).
+
+    Returns
+    -------
+    bool
+    """
+    return ("C" in image.axes and np.dtype(image.data.dtype) == np.uint8
+            and image.data.shape[image.axes.index("C")] in (3, 4))
+
+
 def colour_to_grey(image: Image) -> Image | None:
     """The grey version of an 8-bit colour (RGB or RGBA) image, or None for other images.
 
@@ -196,11 +212,9 @@ def colour_to_grey(image: Image) -> Image | None:
     Image or None
         The grey image (axes without ``C``), or None when ``image`` is not colour.
     """
-    if "C" not in image.axes or np.dtype(image.data.dtype) != np.uint8:
+    if not is_colour(image):
         return None
     c = image.axes.index("C")
-    if image.data.shape[c] not in (3, 4):
-        return None
     rgb = np.take(np.asarray(image.data), [0, 1, 2], axis=c).astype(np.float32)
     return Image(rgb.mean(axis=c), image.axes.replace("C", ""), dict(image.pixel_sizes),
                  image.path)
