@@ -140,6 +140,32 @@ def predict_and_evaluate_screenshots(viewer: napari.Viewer, test_low: np.ndarray
     shoot(viewer, "evaluate")
 
 
+def shipped_screenshot() -> None:
+    """The shipped H&E model, chosen from the menu, on the bundled colour H&E image."""
+    from microsight.data.samples import sample_nuclei_he_annotated
+    from microsight.napari.predict_widget import shipped_choices
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1500, 950)
+    image, _ = sample_nuclei_he_annotated()
+    viewer.add_image(image, name="H&E")
+    predict = PredictWidget(viewer)
+    viewer.window.add_dock_widget(predict, name="microsight: Predict", area="right")
+    entry = next(e for e, name in shipped_choices().items() if name == "nuclei-he")
+    predict.shipped.setCurrentText(entry)
+    predict.shipped.textActivated.emit(entry)
+    wait(predict.run())
+    viewer.layers[-1].contour = 2  # outlines over the stain
+    viewer.reset_view()
+    shoot(viewer, "shipped")
+    viewer.close()
+
+
 if __name__ == "__main__":
-    # An existing model folder skips training (reshoots Predict and Evaluate only).
-    main(sys.argv[1] if len(sys.argv) > 1 else None)
+    # --shipped: only the shipped-model shot (no training). An existing model folder
+    # skips training (reshoots Predict and Evaluate only).
+    if sys.argv[1:] == ["--shipped"]:
+        shipped_screenshot()
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else None)
+        shipped_screenshot()

@@ -121,3 +121,28 @@ def test_cancel_stops_a_prediction_without_output(make_napari_viewer, qtbot, car
         pass
     assert len(viewer.layers) == 1 and widget.status.text() == "stopped"
     assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
+
+
+def test_shipped_he_model_on_an_rgb_layer(make_napari_viewer, qtbot):
+    """Choose nuclei-he from the menu and predict a colour H&E layer (napari: rgb)."""
+    from microsight.data.samples import sample_nuclei_he_annotated
+    from microsight.metrics.segmentation import matching
+    from microsight.napari.predict_widget import shipped_choices
+
+    viewer = make_napari_viewer()
+    image, truth = sample_nuclei_he_annotated()
+    layer = viewer.add_image(image, name="he")
+    assert layer.rgb
+    widget = PredictWidget(viewer)
+    entry = next(e for e, name in shipped_choices().items() if name == "nuclei-he")
+    widget.shipped.setCurrentText(entry)
+    widget.shipped.textActivated.emit(entry)
+    assert widget.model.text() == "nuclei-he"
+    worker = widget.run()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    labels = viewer.layers[-1]
+    assert type(labels).__name__ == "Labels" and labels.data.shape == truth.shape
+    assert "made grey" in labels.metadata["colour"]
+    assert "colour made grey" in widget.status.text()
+    assert matching(truth, labels.data, (0.5,))[0.5]["ap"] > 0.5  # 0.67 measured

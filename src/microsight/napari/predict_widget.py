@@ -41,13 +41,23 @@ def run_prediction(model_path: str, data: np.ndarray, *, axes: str | None, tile:
     model = api.load_model(model_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", OutOfDistributionWarning)
+        warnings.simplefilter("always", api.ColourWarning)
         result = api.predict(model, data, axes=axes, tile=tile, uncertainty=uncertainty,
                              callback=callback, cancel=cancel)
-    ood = [str(w.message) for w in caught if issubclass(w.category, OutOfDistributionWarning)]
+
+    def first(kind: type[Warning]) -> str | None:
+        return next((str(w.message) for w in caught if issubclass(w.category, kind)), None)
+
     spec = api.available_methods()[model.method]
     simulation = api.info(model)["config"]["method"].get("simulation") or {}
     return {"outputs": spec.outputs, "result": result, "method": model.method,
-            "pixel_size": simulation.get("pixel_size"), "ood": ood[0] if ood else None}
+            "pixel_size": simulation.get("pixel_size"), "ood": first(OutOfDistributionWarning),
+            "colour": first(api.ColourWarning)}
+
+
+def shipped_choices() -> dict[str, str]:
+    """Menu entry -> name of each shipped model (``microsight models``)."""
+    return {f"{m['name']}: {m['task']}": m["name"] for m in api.pretrained()}
 
 
 class PredictWidget(QWidget):
@@ -62,6 +72,13 @@ class PredictWidget(QWidget):
         self.relay.event.connect(self._progress)
 
         self.model = PathField("model folder, .zip or shipped model (nuclei-fluo)")
+        self.shipped = QComboBox()
+        self.shipped.addItem("choose a shipped model…")
+        self.shipped.addItems(list(shipped_choices()))
+        self.shipped.textActivated.connect(self._choose_shipped)
+        # Long task descriptions must not widen the dock: elide them in the closed box.
+        self.shipped.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.shipped.setMinimumContentsLength(24)
         self.image = LayerPicker(napari_viewer, ("image",))
         self.axes = QLineEdit()
         self.axes.setPlaceholderText("YX for 2D; e.g. ZYX, TYX, CYX")
@@ -79,6 +96,7 @@ class PredictWidget(QWidget):
 
         form = QFormLayout()
         form.addRow("model", self.model)
+        form.addRow("", self.shipped)
         form.addRow("image", self.image)
         form.addRow("axes", self.axes)
         form.addRow("tile", self.tile)
@@ -109,7 +127,9 @@ class PredictWidget(QWidget):
             return None
         self.cancel.clear()
         self._busy(True, f"predicting {layer.name}…")
-        args = dict(axes=self.axes.text().strip() or None, tile=self.tile.value() or None,
+        # napari shows a colour photograph (H&E) as one RGB layer: its last axis is colour.
+        axes = self.axes.text().strip() or ("YXC" if getattr(layer, "rgb", False) else None)
+        args = dict(axes=axes, tile=self.tile.value() or None,
                     uncertainty=UNCERTAINTY[self.uncertainty.currentText()],
                     callback=self.relay.event.emit, cancel=self.cancel)
         data, name = np.asarray(layer.data), layer.name
@@ -119,6 +139,11 @@ class PredictWidget(QWidget):
             done=lambda out: self._show(out, name, model_path, layer),
             finished=lambda: self._busy(False))
         return self.worker
+
+    def _choose_shipped(self, entry: str) -> None:
+        name = shipped_choices().get(entry)
+        if name:
+            self.model.setText(name)
 
     def _busy(self, busy: bool, text: str | None = None) -> None:
         self.run_button.setEnabled(not busy)
@@ -141,16 +166,20 @@ class PredictWidget(QWidget):
         verdict = ({"verdict": "outside the training data", "message": out["ood"]}
                    if out["ood"] else {"verdict": "no out-of-distribution warning"})
         metadata = {"model": model_path, "method": out["method"],
-                    "out_of_distribution": verdict}
+                    "out_of_distribution": verdict,
+                    **({"colour": out["colour"]} if out["colour"] else {})}
         layers = prediction_layers(out["outputs"], out["result"], f"{name} {out['method']}",
                                    metadata, out["pixel_size"])
+        # An RGB layer's last axis is colour, not space: its scale has one entry fewer.
+        in_shape = source.data.shape[:-1] if getattr(source, "rgb", False) else source.data.shape
         for data, kwargs, kind in layers:
             if kind != "points":
-                kwargs.setdefault("scale", _scaled(source.scale, data.shape, source.data.shape))
+                kwargs.setdefault("scale", _scaled(source.scale, data.shape, in_shape))
             getattr(self.viewer, f"add_{kind}")(data, **kwargs)
         self.bar.setValue(self.bar.maximum())
+        grey = "; colour made grey (mean of R, G, B)" if out["colour"] else ""
         self.status.setText(f"{out['method']}: {len(layers)} layer(s) added; "
-                            f"{verdict['verdict']}")
+                            f"{verdict['verdict']}{grey}")
         if out["ood"]:
             show_warning(f"microsight: {out['ood']}")
 
