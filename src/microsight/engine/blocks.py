@@ -193,7 +193,8 @@ def prepare(model: Model, image_path: str | Path, axes: str | None, rows: int | 
     if type(model.module).predict_item is not None:
         raise MicrosightError(f"method {model.method} predicts whole items; predict it in "
                               "one process (leave out --workers/--scheduler)")
-    grey = model.module.in_channels == 1 and is_colour(image)
+    grey = (type(model.module).grey_colour and model.module.in_channels == 1
+            and is_colour(image))
     if grey:
         warnings.warn(f"{name} is a colour image and the model takes one channel: it is "
                       "made grey (the mean of R, G and B) block by block", ColourWarning,

@@ -229,6 +229,10 @@ class MicrosightModule(L.LightningModule):
         """
         return {}
 
+    #: Whether an 8-bit colour image is made grey for a one-channel network of this
+    #: method (segmentation: nucleus models for H&E are trained on grey images).
+    grey_colour: bool = False
+
     @classmethod
     def input_image(cls, model: Any, image: Any) -> Any:
         """The input image as this method reads it, before any prediction or check.

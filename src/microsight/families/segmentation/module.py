@@ -91,6 +91,8 @@ class SegmentationModule(MicrosightModule):
     #: Validation scores the objects themselves: AP at IoU 0.5 over the validation
     #: tiles, with the configured thresholds (those chosen after training may do better).
     val_metrics = ("val_ap@0.5",)
+    #: An 8-bit colour image is made grey for a one-channel network (H&E nuclei).
+    grey_colour = True
 
     def __init__(self, config: Configuration, in_channels: int = 1, out_channels: int = 1):
         # The bundle stores the label targets' single channel; the network's own
