@@ -117,6 +117,21 @@ def test_previews_of_16bit_float_3d_time_and_large_images():
     assert 0 <= rng["min"] <= rng["p1"] < rng["p99_8"] <= rng["max"] < 60000
 
 
+def test_a_colour_photograph_is_previewed_in_colour():
+    rgb = np.random.default_rng(1).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    axes = preview.display_axes("YXC", rgb.shape, rgb.dtype)
+    assert axes == "YXS" and preview.plane_count(axes, rgb.shape) == 1
+    png = preview.preview_png(rgb, axes)
+    assert png[25] == 2  # PNG colour type RGB
+    start = png.index(b"IDAT") + 4
+    raw = zlib.decompress(png[start:png.index(b"IEND") - 8])
+    rows = np.frombuffer(raw, np.uint8).reshape(40, 1 + 60 * 3)[:, 1:]
+    np.testing.assert_array_equal(rows.reshape(40, 60, 3), rgb)  # shown as it is
+    # Channels first, or 16-bit channels (fluorescence), stay planes of their own.
+    assert preview.read_plane(np.moveaxis(rgb, -1, 0), "SYX").shape == (40, 60, 3)
+    assert preview.display_axes("CYX", (3, 40, 60), np.uint16) == "CYX"
+
+
 def test_chart_draws_steps_and_epochs():
     empty = charts.loss_chart([], [])
     assert "appears after the first steps" in empty

@@ -47,10 +47,11 @@ def describe(path: Path, axes: str | None) -> dict[str, Any]:
     except MicrosightError as exc:
         return {"name": path.name, "error": str(exc), "needs_axes": "axes" in str(exc)}
     shape = tuple(int(s) for s in image.data.shape)
+    shown = preview.display_axes(image.axes, shape, image.data.dtype)
     return {"name": path.name, "axes": image.axes, "shape": shape,
             "dtype": str(image.data.dtype), "pixel_sizes": image.pixel_sizes,
-            "range": preview.intensity_range(image.data, image.axes),
-            "planes": preview.plane_count(image.axes, shape)}
+            "range": preview.intensity_range(image.data, shown),
+            "planes": preview.plane_count(shown, shape)}
 
 
 @router.get("/data", response_class=HTMLResponse)
@@ -145,7 +146,8 @@ def png(area: str, ident: str, name: str, request: Request, plane: int = 0,
     path, axes = _image_file(request, area, ident, name)
     image = open_image(path, axes)
     low, high = sorted((min(max(low, 0.0), 100.0), min(max(high, 0.0), 100.0)))
-    body = preview.preview_png(image.data, image.axes, plane, low, high)
+    shown = preview.display_axes(image.axes, image.data.shape, image.data.dtype)
+    body = preview.preview_png(image.data, shown, plane, low, high)
     return Response(body, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
@@ -159,9 +161,10 @@ def viewer(area: str, ident: str, name: str, request: Request, plane: int = 0,
     except MicrosightError as exc:
         return HTMLResponse(f'<p class="bad">{exc}</p>')
     shape = tuple(int(s) for s in image.data.shape)
-    count = preview.plane_count(image.axes, shape)
+    shown = preview.display_axes(image.axes, shape, image.data.dtype)
+    count = preview.plane_count(shown, shape)
     plane = min(max(plane, 0), count - 1)
     return _render(request, "_viewer.html", area=area, ident=ident, name=name, plane=plane,
                    planes=count, low=low, high=high, title=title or name,
-                   label=preview.plane_label(image.axes, shape, plane), axes=image.axes,
+                   label=preview.plane_label(shown, shape, plane), axes=image.axes,
                    shape=shape)

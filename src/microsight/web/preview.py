@@ -18,9 +18,23 @@ import numpy as np
 MAX_SIDE = 640
 
 
+def display_axes(axes: str, shape: tuple[int, ...], dtype: Any) -> str:
+    """Axes to preview with: an 8-bit colour image's ``C`` becomes ``S``, shown in colour.
+
+    A colour photograph (H&E, brightfield camera) is one picture, not three planes.
+    """
+    if ("C" in axes and np.dtype(dtype) == np.uint8
+            and shape[axes.index("C")] in (3, 4)):
+        return axes.replace("C", "S")
+    return axes
+
+
 def plane_axes(axes: str, shape: tuple[int, ...]) -> list[tuple[str, int]]:
-    """The non-YX axes (letter, size) a plane index runs over, in the image's order."""
-    return [(a, int(s)) for a, s in zip(axes, shape, strict=True) if a not in "YX"]
+    """The axes (letter, size) a plane index runs over, in the image's order.
+
+    All but Y and X, and the colour samples ``S`` of :func:`display_axes`.
+    """
+    return [(a, int(s)) for a, s in zip(axes, shape, strict=True) if a not in "YXS"]
 
 
 def plane_count(axes: str, shape: tuple[int, ...]) -> int:
@@ -52,10 +66,12 @@ def read_plane(data: Any, axes: str, plane: int = 0, max_side: int = MAX_SIDE) -
     index = _unravel(axes, tuple(data.shape), plane)
     step = max(1, math.ceil(max(data.shape[axes.index("Y")], data.shape[axes.index("X")])
                             / max_side))
-    key = tuple(slice(None, None, step) if a in "YX" else index[a] for a in axes)
+    key = tuple(slice(None, None, step) if a in "YX" else slice(0, 3) if a == "S"
+                else index[a] for a in axes)
     out = np.asarray(data[key])
-    # After integer indexing the two remaining axes keep their order in ``axes``.
-    return out.T if axes.index("X") < axes.index("Y") else out
+    # After integer indexing the remaining axes keep their order in ``axes``.
+    kept = [a for a in axes if a in "YXS"]
+    return np.transpose(out, [kept.index(a) for a in "YXS" if a in kept])
 
 
 def intensity_range(data: Any, axes: str, max_planes: int = 8) -> dict[str, float]:
@@ -85,21 +101,23 @@ def to_8bit(plane: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.8) -> 
 
 
 def png_bytes(gray: np.ndarray) -> bytes:
-    """Encode a 2D uint8 array as a grayscale PNG (no imaging library needed)."""
+    """Encode a uint8 array as a PNG: grayscale (YX) or RGB (YX3); no imaging library."""
     gray = np.ascontiguousarray(gray, np.uint8)
-    height, width = gray.shape
+    height, width = gray.shape[:2]
+    colour_type = 2 if gray.ndim == 3 else 0  # PNG: 2 = RGB, 0 = grey
     raw = b"".join(b"\x00" + gray[row].tobytes() for row in range(height))
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         crc = zlib.crc32(kind + body) & 0xFFFFFFFF
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
             + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
 def preview_png(data: Any, axes: str, plane: int = 0, low: float = 0.5,
                 high: float = 99.8) -> bytes:
-    """PNG of one plane of an image with percentile contrast."""
-    return png_bytes(to_8bit(read_plane(data, axes, plane), low, high))
+    """PNG of one plane of an image with percentile contrast (colour shown as it is)."""
+    shown = read_plane(data, axes, plane)
+    return png_bytes(shown if shown.ndim == 3 else to_8bit(shown, low, high))
