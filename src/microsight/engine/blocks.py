@@ -47,7 +47,7 @@ from microsight.engine.predict import (
 )
 from microsight.errors import ColourWarning, MicrosightError
 from microsight.io import Image, ImageWriter, open_image_writer, read_image
-from microsight.io.image import image_format, is_colour
+from microsight.io.image import image_format, mean_of_rgb
 
 #: Rows (2D) or planes (3D) per block by default: the default zarr chunk edge.
 DEFAULT_ROWS = {2: 1024, 3: 64}
@@ -65,7 +65,7 @@ class Source:
 
     def convert(self, block: np.ndarray) -> np.ndarray:
         """A channels-first block as the model takes it: colour made grey (mean of R, G, B)."""
-        return block[:3].mean(axis=0, keepdims=True) if self.grey else block
+        return mean_of_rgb(block, 0, keepdims=True) if self.grey else block
 
     def open(self) -> Image:
         """The image, opened lazily."""
@@ -193,8 +193,7 @@ def prepare(model: Model, image_path: str | Path, axes: str | None, rows: int | 
     if type(model.module).predict_item is not None:
         raise MicrosightError(f"method {model.method} predicts whole items; predict it in "
                               "one process (leave out --workers/--scheduler)")
-    grey = (type(model.module).grey_colour and model.module.in_channels == 1
-            and is_colour(image))
+    grey = type(model.module).makes_grey(model, image)
     if grey:
         warnings.warn(f"{name} is a colour image and the model takes one channel: it is "
                       "made grey (the mean of R, G and B) block by block", ColourWarning,

@@ -234,6 +234,13 @@ class MicrosightModule(L.LightningModule):
     grey_colour: bool = False
 
     @classmethod
+    def makes_grey(cls, model: Any, image: Any) -> bool:
+        """Whether ``image`` is colour that this method makes grey for ``model``'s network."""
+        from microsight.io.image import is_colour
+
+        return cls.grey_colour and model.module.in_channels == 1 and is_colour(image)
+
+    @classmethod
     def input_image(cls, model: Any, image: Any) -> Any:
         """The input image as this method reads it, before any prediction or check.
 

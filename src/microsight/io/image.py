@@ -215,6 +215,25 @@ def colour_to_grey(image: Image) -> Image | None:
     if not is_colour(image):
         return None
     c = image.axes.index("C")
-    rgb = np.take(np.asarray(image.data), [0, 1, 2], axis=c).astype(np.float32)
-    return Image(rgb.mean(axis=c), image.axes.replace("C", ""), dict(image.pixel_sizes),
-                 image.path)
+    return Image(mean_of_rgb(np.asarray(image.data), c), image.axes.replace("C", ""),
+                 dict(image.pixel_sizes), image.path)
+
+
+def mean_of_rgb(data: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
+    """Grey as microsight makes it: the float32 mean of R, G and B along ``axis``.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Pixels with 3 (RGB) or 4 (RGBA, alpha dropped) samples along ``axis``.
+    axis : int
+        The colour axis.
+    keepdims : bool
+        Keep ``axis`` with length 1 (a channels-first block stays channels-first).
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    rgb = np.take(data, [0, 1, 2], axis=axis).astype(np.float32)
+    return rgb.mean(axis=axis, keepdims=keepdims)

@@ -110,14 +110,13 @@ class SegmentationModule(MicrosightModule):
 
         from microsight.io.image import colour_to_grey
 
-        grey = colour_to_grey(image) if model.module.in_channels == 1 else None
-        if grey is None:
+        if not cls.makes_grey(model, image):
             return image
         name = image.path.name if image.path else "the image"
         warnings.warn(f"{name} is a colour image and the model takes one channel: it was "
                       "made grey (the mean of R, G and B) before predicting",
                       ColourWarning, stacklevel=2)
-        return grey
+        return colour_to_grey(image)
 
     # --- what a method provides ---------------------------------------------------
     @classmethod
